@@ -1,0 +1,192 @@
+"""Fixtures: a fresh database per test, in-process apps, and real server processes."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+import webtest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Importing todo builds its default app: point that at a scratch database, never data/todo.db.
+os.environ["TODO_DATABASE"] = str(Path(tempfile.mkdtemp(prefix="todo-import-")) / "todo.db")
+sys.path.insert(0, str(ROOT))
+
+import todo  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+class TestApp(webtest.TestApp):
+    """WebTest's app that fails the test on any 5xx: a 500 is always a bug."""
+
+    def do_request(self, req, status=None, expect_errors=None):
+        """Send the request, then insist the answer is not a server error."""
+        answer = super().do_request(req, status=status, expect_errors=True)
+        assert answer.status_int < 500, f"{req.method} {req.path} gave {answer.status}:\n{answer.errors}"
+        if not expect_errors:
+            self._check_status(status, answer)
+            self._check_errors(answer)
+        return answer
+
+
+@pytest.fixture
+def database(tmp_path):
+    """Return the path of a fresh database file for this test."""
+    return tmp_path / "todo.db"
+
+
+@pytest.fixture
+def make_app(database):
+    """Return a factory for in-process test apps on this test's database, with extra settings."""
+
+    def make(**settings):
+        environ = {"TODO_DATABASE": str(database), **settings}
+        return TestApp(todo.create_app(environ))
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    """Return a WebTest app on a fresh database, signed out."""
+    return make_app()
+
+
+def csrf_of(page):
+    """Return the csrf_token of the first form on a page."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def register(app, username="alice", password=PASSWORD):
+    """Create an account through the form; the app is then signed in as that user."""
+    page = app.get("/register")
+    return app.post("/register", {"username": username, "password": password, "csrf_token": csrf_of(page)})
+
+
+def post(app, path, **fields):
+    """POST a form the way a browser would, with the session's csrf_token."""
+    token = csrf_of(app.get("/account" if path.startswith("/account") else "/"))
+    return app.post(path, {"csrf_token": token, **fields}, expect_errors=True)
+
+
+@pytest.fixture
+def alice(app):
+    """Return the app signed in as a new user, alice."""
+    register(app)
+    return app
+
+
+def free_port():
+    """Return a TCP port that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(url, process, log, timeout=30):
+    """Poll /healthz until the server answers 200; fail at once if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{Path(log).read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)  # not ready yet: poll again
+    raise TimeoutError(f"{url} did not start within {timeout} s:\n{Path(log).read_text()}")
+
+
+def stop(processes):
+    """Stop server processes: politely, then for sure."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def running(commands, database, extra_env=None, log_dir=None):
+    """Start every command (argv lists with {port}) at once on one database; yield their base URLs.
+
+    The servers get no TODO_SECRET_KEY unless extra_env gives one, and are
+    always stopped, whatever happens in the block.
+    """
+    env = {key: value for key, value in os.environ.items() if key != "TODO_SECRET_KEY"}
+    env.update({"TODO_DATABASE": str(database), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="todo-logs-"))
+    ports = [free_port() for _ in commands]
+    processes, logs = [], []
+    try:
+        for index, (command, port) in enumerate(zip(commands, ports, strict=True)):
+            log = log_dir / f"server-{index}.log"
+            logs.append(log)
+            with open(log, "wb") as stderr:  # a file, not a pipe: a full pipe would block the server
+                processes.append(
+                    subprocess.Popen(
+                        [part.format(port=port) for part in command],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=stderr,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        for url, process, log in zip(urls, processes, logs, strict=True):
+            wait_until_serving(url, process, log)
+        yield urls
+    finally:
+        stop(processes)
+
+
+def todo_servers(count, *options):
+    """Return argv lists for `count` quiet `python todo.py` servers, each on its own {port}."""
+    return [[sys.executable, str(ROOT / "todo.py"), "--quiet", "--port", "{port}", *options] for _ in range(count)]
+
+
+class Browser:
+    """A signed-in HTTP client for real servers: one cookie jar, any of the servers' URLs."""
+
+    def __init__(self):
+        self.http = requests.Session()
+
+    def register(self, url, username="alice", password=PASSWORD):
+        """Create an account and keep its session cookie."""
+        token = csrf_of(self.http.get(url + "/register"))
+        answer = self.http.post(
+            url + "/register",
+            {"username": username, "password": password, "csrf_token": token},
+            allow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+        return answer
+
+    def token(self, url):
+        """Return the session's form token, read from the list page."""
+        return csrf_of(self.http.get(url + "/"))
+
+    def post(self, url, path, **fields):
+        """POST a form with the session's token; redirects are not followed."""
+        return self.http.post(url + path, {"csrf_token": self.token(url), **fields}, allow_redirects=False)
+
+    def export(self, url):
+        """Return the user's items as the export gives them."""
+        answer = self.http.get(url + "/export.json")
+        assert answer.status_code == 200, answer.text
+        return answer.json()["items"]
