@@ -385,7 +385,9 @@ def check_request():
     if length < 0 and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
         # A chunked body has no length up front: read at most the limit, then
         # hand Bottle a plain body (the server has already removed the chunking).
-        body = environ["wsgi.input"].read(MAX_BODY + 1)
+        body = b""
+        while len(body) <= MAX_BODY and (chunk := environ["wsgi.input"].read(MAX_BODY + 1 - len(body))):
+            body += chunk
         if len(body) > MAX_BODY:
             abort(413, "The request is too large (64 KiB at most).")
         environ["wsgi.input"] = BytesIO(body)
