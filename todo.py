@@ -30,6 +30,7 @@ from pathlib import Path
 import argon2
 import bottle
 from beaker.middleware import SessionMiddleware
+from beaker.session import CookieSession
 from bottle import abort, redirect, request, response, template
 
 # --- Configuration ---------------------------------------------------------
@@ -160,11 +161,30 @@ def shared_secret_key(path):
         db.close()
 
 
+@functools.lru_cache(maxsize=4)
+def wal_keeper(path, pid):
+    """Open one idle connection per process and database, so that no request's close is the last."""
+    # When the last connection to a WAL database closes, SQLite checkpoints
+    # the WAL into the database file (with an fsync), deletes it and its
+    # index, and the next connection rebuilds them: about 200 us per request
+    # whenever requests do not overlap. This connection stays open but idle:
+    # it runs one read to attach to the WAL, then never again, so it holds no
+    # data and no transaction, and checkpoints still run as the WAL grows.
+    # Every request still opens its own connection and reads fresh.
+    # The pid is part of the key because a connection must never cross a
+    # fork (gunicorn --preload): each worker process opens its own.
+    db = connect(path)
+    db.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+    return db
+
+
 def get_db():
     """Return this request's database connection, opening it on first use."""
     db = request.environ.get("todo.db")
     if db is None:
-        db = request.environ["todo.db"] = connect(bottle_app.config["todo.database"])
+        path = bottle_app.config["todo.database"]
+        wal_keeper(path, os.getpid())
+        db = request.environ["todo.db"] = connect(path)
     return db
 
 
@@ -191,10 +211,33 @@ def now_iso():
 # users.session_version is checked on every request.
 
 
+class UnchangedCookieSession(CookieSession):
+    """Beaker's signed cookie session, re-signed and sent only when its contents change."""
+
+    # Beaker's CookieSession re-signs a cookie it has just loaded and flags it
+    # to be sent back, so every page cost a signature and a Set-Cookie header
+    # even when nothing changed. The browser already holds that exact cookie,
+    # so we sign it only in save(). The signature is still checked on every
+    # load, and as the cookie carries all the session, no worker keeps any of it.
+    _loading = False
+
+    def __init__(self, request, **options):
+        """Load and verify the cookie, without signing it again."""
+        self._loading = True
+        super().__init__(request, **options)
+        self._loading = False
+
+    def _create_cookie(self):
+        """Sign the session into the outgoing cookie, unless it is only being loaded."""
+        if not self._loading:
+            super()._create_cookie()
+
+
 def session_options(secret_key, secure_cookies):
     """Return Beaker's settings for a signed, JSON, cookie-only session."""
     return {
         "session.type": "cookie",
+        "session.session_class": UnchangedCookieSession,
         "session.key": "todo_session",
         "session.validate_key": secret_key,
         "session.data_serializer": "json",
@@ -898,6 +941,11 @@ def main(argv=None):
         import waitress
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        # Waitress warns "Task queue depth is N" for every request that has to
+        # wait for a free thread: under load, a line per request (tens of
+        # thousands a minute), each written under the logging lock. Requests
+        # waiting their turn are normal on a busy site, not a warning.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         served = app if args.quiet else access_log(app)
         waitress.serve(
             served,

@@ -121,36 +121,61 @@ def stop(processes):
             process.wait()
 
 
+class Servers(list):
+    """The base URLs of running servers, with the means to kill and restart one (crash tests)."""
+
+    def __init__(self, urls, processes, start):
+        super().__init__(urls)
+        self.processes, self._start = processes, start
+
+    def kill(self, index):
+        """Kill server `index` with SIGKILL, as a crash would, and wait until it is gone."""
+        self.processes[index].kill()
+        self.processes[index].wait()
+
+    def restart(self, index):
+        """Start server `index` again on its port and wait until it serves."""
+        self.processes[index] = self._start(index)
+        wait_until_serving(self[index], self.processes[index], self._log(index))
+
+    def _log(self, index):
+        """Return the log file of server `index`."""
+        return self._start.log_dir / f"server-{index}.log"
+
+
 @contextmanager
 def running(commands, database, extra_env=None, log_dir=None):
     """Start every command (argv lists with {port}) at once on one database; yield their base URLs.
 
     The servers get no TODO_SECRET_KEY unless extra_env gives one, and are
-    always stopped, whatever happens in the block.
+    always stopped, whatever happens in the block. What it yields is a list of
+    URLs that can also kill and restart a server (see Servers).
     """
     env = {key: value for key, value in os.environ.items() if key != "TODO_SECRET_KEY"}
     env.update({"TODO_DATABASE": str(database), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="todo-logs-"))
     ports = [free_port() for _ in commands]
-    processes, logs = [], []
+    processes = []
+
+    def start(index):
+        """Start command `index` on its port, its output appended to its log."""
+        with open(log_dir / f"server-{index}.log", "ab") as log:  # a file, not a pipe: a full pipe would block
+            return subprocess.Popen(
+                [part.format(port=ports[index]) for part in commands[index]],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    start.log_dir = log_dir
     try:
-        for index, (command, port) in enumerate(zip(commands, ports, strict=True)):
-            log = log_dir / f"server-{index}.log"
-            logs.append(log)
-            with open(log, "wb") as stderr:  # a file, not a pipe: a full pipe would block the server
-                processes.append(
-                    subprocess.Popen(
-                        [part.format(port=port) for part in command],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=stderr,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        for url, process, log in zip(urls, processes, logs, strict=True):
-            wait_until_serving(url, process, log)
-        yield urls
+        for index in range(len(commands)):
+            processes.append(start(index))
+        servers = Servers([f"http://127.0.0.1:{port}" for port in ports], processes, start)
+        for index, process in enumerate(processes):
+            wait_until_serving(servers[index], process, servers._log(index))
+        yield servers
     finally:
         stop(processes)
 

@@ -1,0 +1,388 @@
+"""Benchmark todo side by side with the seed recipes; print a markdown table.
+
+    python bench/run.py            # about 3 minutes: 3 runs of 5 s per row
+    python bench/run.py --quick    # about 1 minute: 3 runs of 1 s per row (CI runs this)
+
+Needs wrk (Debian: `apt-get install wrk`) and the dev requirements (gunicorn, requests).
+It starts every server itself on free loopback ports, in a scratch directory, and
+stops them all at the end. Every throughput is the median of the runs, and is also
+given as a ratio to the bare waitress "hello" app measured in the same run: the
+machine's noise moves both, so the ratio is the figure to compare.
+"""
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import requests
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CONNECTIONS = 32  # wrk's open connections for every throughput row
+CREATED = "2024-01-01T00:00:00+00:00"
+ROWS_IN_BIG_DATABASE = 1_000_000
+STEP_SECONDS = 30  # longest wait for a server to answer
+
+
+def free_port():
+    """Return a TCP port that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(port, process, log, path=None):
+    """Wait until the port accepts connections (and answers 200 on path, if given)."""
+    deadline = time.monotonic() + STEP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if path is None:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)  # not listening yet: poll again
+    raise TimeoutError(f"port {port} did not answer within {STEP_SECONDS} s:\n{log.read_text()}")
+
+
+class Server:
+    """One server command (a process, or a process group such as gunicorn's master and workers)."""
+
+    def __init__(self, name, argv, workdir, env=None, ready_path=None, port=None):
+        self.name, self.argv, self.ready_path = name, argv, ready_path
+        self.port = port or free_port()
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.log = workdir / f"{name}.log"
+        self.process = None
+
+    @property
+    def url(self):
+        """Return the server's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Start the server and wait until it answers."""
+        argv = [part.format(port=self.port) for part in self.argv]
+        with open(self.log, "ab") as log:  # a file, not a pipe: a full pipe would block the server
+            self.process = subprocess.Popen(argv, cwd=BENCH, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self.port, self.process, self.log, self.ready_path)
+        return self
+
+    def stop(self):
+        """Stop the server: politely, then for sure."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self):
+        """Stop the server and start it again on the same port."""
+        self.stop()
+        return self.start()
+
+
+@contextmanager
+def started(*servers):
+    """Start the servers in order and always stop them all, in reverse order."""
+    with ExitStack() as stack:
+        for server in servers:
+            stack.callback(server.stop)
+            server.start()
+        yield servers
+
+
+def todo_server(name, workdir, database, gunicorn_workers=None):
+    """Return a todo server on its own database: `python todo.py`, or `gunicorn -w N todo:app`."""
+    if gunicorn_workers:
+        argv = [
+            "gunicorn",
+            "--no-control-socket",
+            "-w",
+            str(gunicorn_workers),
+            "-b",
+            "127.0.0.1:{port}",
+            "--chdir",
+            str(ROOT),
+            "todo:app",
+        ]
+    else:
+        argv = [sys.executable, str(ROOT / "todo.py"), "--quiet", "--port", "{port}"]
+    return Server(name, argv, workdir, env={"TODO_DATABASE": str(database)}, ready_path="/healthz")
+
+
+class User:
+    """A signed-in user of a running todo: the cookie and form token wrk sends."""
+
+    def __init__(self, server, username):
+        self.server, self.http = server, requests.Session()
+        page = self.http.get(server.url + "/register")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        answer = self.http.post(
+            server.url + "/register",
+            {"username": username, "password": "benchmark password", "csrf_token": token},
+            allow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+        # Signing in starts a new session with a new token; the list page shows
+        # it (and clears the welcome message, so wrk's cookie carries none).
+        page = self.http.get(server.url + "/")
+        self.token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        self.cookie = "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
+        db = sqlite3.connect(server.env["TODO_DATABASE"])
+        self.id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+        db.close()
+
+    def add(self, title="benchmark item"):
+        """Add an item over HTTP; return the status code."""
+        return self.http.post(
+            self.server.url + "/items", {"title": title, "csrf_token": self.token}, allow_redirects=False
+        ).status_code
+
+    def numbers(self):
+        """Return the item numbers the export gives."""
+        return [item["no"] for item in self.http.get(self.server.url + "/export.json").json()["items"]]
+
+
+def fill(database, user_id, count, first_other_user=None, others=0, per_other_user=1000):
+    """Give the user `count` items, and `others` items to other users, straight into the database."""
+    db = sqlite3.connect(database, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
+    db.executemany(
+        "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
+        ((user_id, no, f"Item number {no}", CREATED) for no in range(1, count + 1)),
+    )
+    if others:
+        users = (others + per_other_user - 1) // per_other_user
+        db.executemany(
+            "INSERT INTO users (id, username, password_hash, last_item_no, created) VALUES (?, ?, '-', ?, ?)",
+            ((first_other_user + n, f"other{n}", per_other_user, CREATED) for n in range(users)),
+        )
+        # One statement generates the rows inside SQLite: a million rows take about a second.
+        db.execute(
+            "INSERT INTO items (user_id, no, title, created) "
+            "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < ? - 1) "
+            "SELECT ? + x / ?, 1 + x % ?, 'Somebody else''s item ' || x, ? FROM n",
+            (others, first_other_user, per_other_user, per_other_user, CREATED),
+        )
+    db.execute("COMMIT")
+    db.close()
+
+
+def lua_script(workdir, name, method="GET", cookie=None, body=None):
+    """Write a wrk script that sends the method, the session cookie and a form body."""
+    lines = [f'wrk.method = "{method}"']
+    if cookie:
+        lines.append(f'wrk.headers["Cookie"] = "{cookie}"')
+    if body:
+        lines.append('wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"')
+        lines.append(f'wrk.body = "{body}"')
+    path = workdir / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk(url, seconds, script=None):
+    """Drive the URL with wrk; return (requests per second, failed responses and socket errors)."""
+    argv = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds}s", url]
+    if script:
+        argv[1:1] = ["-s", str(script)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    failed = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    failed += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return rate, failed
+
+
+def hammer(send, requests_total=1000, concurrency=50):
+    """Send the requests from `concurrency` threads at once; return what each answered."""
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(lambda _: send(), range(requests_total)))
+
+
+def counter_value(url):
+    """Ask a seed counter for its next number."""
+    with urllib.request.urlopen(url + "/", timeout=30) as answer:
+        return int(answer.read())
+
+
+def check_counter(servers, url):
+    """Hammer a counter: return (distinct numbers in 1,000 answers, does the count survive a restart)."""
+    numbers = hammer(lambda: counter_value(url))
+    for server in servers:  # the whole recipe goes down, as in a deploy or a reboot
+        server.stop()
+    for server in servers:
+        server.start()
+    return len(set(numbers)), counter_value(url) > max(numbers)
+
+
+def check_todo(server, username):
+    """Hammer todo's add: return (distinct numbers among the answered adds, do they survive a restart)."""
+    user = User(server, username)
+    answered = sum(status == 303 for status in hammer(user.add))
+    numbers = user.numbers()
+    assert len(numbers) == answered, f"{answered} adds answered 303, but the export has {len(numbers)} items"
+    assert sorted(numbers) == list(range(1, answered + 1)), "the numbers are not 1..N"
+    server.restart()
+    user.add()
+    return len(set(numbers)), max(user.numbers()) == answered + 1
+
+
+def memory_mb(pid):
+    """Return the process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return tuple(int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024 for field in ("VmRSS", "VmHWM"))
+
+
+def machine():
+    """Describe the machine: cores, CPU model, Python, SQLite."""
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return (
+        f"{os.cpu_count()} cores ({model}), Linux {platform.release()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def main():
+    """Start everything, measure every row, print the table, stop everything."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 s per measurement: checks that it all still runs")
+    parser.add_argument("--seconds", type=float, help="seconds per measurement (default 5, or 1 with --quick)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per row; each figure is their median (default 3)")
+    args = parser.parse_args()
+    seconds = args.seconds or (1 if args.quick else 5)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: install it with `apt-get install wrk` (Debian, Ubuntu).")
+    workdir = Path(tempfile.mkdtemp(prefix="todo-bench-"))
+    try:
+        print(run(workdir, seconds, args.runs))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(workdir, seconds, runs):
+    """Measure every row and return the markdown table."""
+    python = sys.executable
+    manager_port = free_port()
+    manager_env = {"SEED_MANAGER_PORT": str(manager_port)}
+    hello = Server("hello", [python, "hello.py", "--port", "{port}"], workdir)
+    todo = todo_server("todo", workdir, workdir / "todo.db")
+    small = todo_server("todo-1k-others", workdir, workdir / "small.db")
+    big = todo_server("todo-1m-others", workdir, workdir / "big.db")
+    todo4 = todo_server("todo-gunicorn", workdir, workdir / "todo4.db", gunicorn_workers=4)
+    naive = Server(
+        "naive", ["gunicorn", "--no-control-socket", "-w", "4", "-b", "127.0.0.1:{port}", "seed_global:app"], workdir
+    )
+    manager = Server("manager", [python, "seed_manager.py"], workdir, env=manager_env, port=manager_port)
+    shared = Server(
+        "manager-gunicorn",
+        ["gunicorn", "--no-control-socket", "-w", "4", "-b", "127.0.0.1:{port}", "seed_manager:app"],
+        workdir,
+        manager_env,
+    )
+    with started(hello, todo, small, big, todo4, naive, manager, shared):
+        list50, list1000, adder, toggler = (User(todo, name) for name in ("list50", "list1000", "adder", "toggler"))
+        fill(todo.env["TODO_DATABASE"], list50.id, 50)
+        fill(todo.env["TODO_DATABASE"], list1000.id, 1000)
+        fill(todo.env["TODO_DATABASE"], toggler.id, 1)
+        small_user, big_user = User(small, "list50"), User(big, "list50")
+        fill(small.env["TODO_DATABASE"], small_user.id, 50, first_other_user=1000, others=1000)
+        fill(big.env["TODO_DATABASE"], big_user.id, 50, first_other_user=1000, others=ROWS_IN_BIG_DATABASE)
+        adder4 = User(todo4, "adder")
+
+        def page(user):
+            """Return a wrk script that GETs a page as the user."""
+            return lua_script(workdir, f"get-{user.server.name}-{user.id}", "GET", user.cookie)
+
+        def form(user, fields=""):
+            """Return a wrk script that POSTs a form as the user, with the session's token."""
+            body = f"csrf_token={user.token}{fields}"
+            return lua_script(workdir, f"post-{user.server.name}-{user.id}", "POST", user.cookie, body)
+
+        big_label = f"todo list page, 50 items; {ROWS_IN_BIG_DATABASE:,} other items in the database"
+        rows = [
+            ("bare waitress hello (the ceiling)", hello.url + "/", None),
+            ("todo list page, 50 items", todo.url + "/", page(list50)),
+            ("todo add item (POST, 303)", todo.url + "/items", form(adder, "&title=Benchmark+item")),
+            ("todo toggle (POST, 303)", todo.url + "/items/1/toggle", form(toggler)),
+            ("todo list page, 1,000 items", todo.url + "/", page(list1000)),
+            ("todo list page, 50 items; 1,000 other items in the database", small.url + "/", page(small_user)),
+            (big_label, big.url + "/", page(big_user)),
+            ("seed: naive global counter, gunicorn -w 4", naive.url + "/", None),
+            ("seed: BaseManager dict + lock, gunicorn -w 4", shared.url + "/", None),
+            ("todo add item, gunicorn -w 4", todo4.url + "/items", form(adder4, "&title=Benchmark+item")),
+        ]
+        rates = {label: [] for label, _, _ in rows}
+        ratios = {label: [] for label, _, _ in rows}
+        failures = {}
+        for number in range(runs):
+            print(f"run {number + 1} of {runs} ...", file=sys.stderr, flush=True)
+            for label, url, script in rows:
+                rate, failed = wrk(url, seconds, script)
+                rates[label].append(rate)
+                ratios[label].append(rate / rates[rows[0][0]][-1])
+                if failed:
+                    failures[label] = failures.get(label, 0) + failed
+        rss, peak = memory_mb(todo.process.pid)
+
+        print("correctness: 1,000 requests at concurrency 50, then a restart ...", file=sys.stderr, flush=True)
+        correctness = {
+            rows[7][0]: check_counter([naive], naive.url),
+            rows[8][0]: check_counter([manager, shared], shared.url),
+            rows[9][0]: check_todo(todo4, "hammer"),
+        }
+
+    lines = [
+        f"| what ({CONNECTIONS} connections) | req/s | × hello | distinct numbers in 1,000 | survives a restart |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for label, _, _ in rows:
+        distinct, survives = correctness.get(label, (None, None))
+        distinct = "" if distinct is None else f"{distinct:,}"
+        survives = "" if survives is None else "yes" if survives else "no"
+        rate, ratio = statistics.median(rates[label]), statistics.median(ratios[label])
+        lines.append(f"| {label} | {rate:,.0f} | {ratio:.2f} | {distinct} | {survives} |")
+    small_label = rows[5][0]
+    slowdown = statistics.median(rates[small_label]) / statistics.median(rates[big_label])
+    lines += [
+        "",
+        f"Each figure: the median of {runs} runs of {seconds:g} s with wrk over loopback.",
+        f"List page with {ROWS_IN_BIG_DATABASE:,} other items vs 1,000: {slowdown:.2f}x the time per request.",
+        f"Memory of the `python todo.py` process (8 threads) after its load: RSS {rss:.1f} MiB, peak {peak:.1f} MiB.",
+        f"Machine: {machine()}.",
+    ]
+    if failures:
+        lines.append(f"FAILED responses or socket errors: {failures}")
+    table = "\n".join(lines)
+    if failures:
+        print(table)
+        sys.exit("some requests failed: see the last line of the table")
+    return table
+
+
+if __name__ == "__main__":
+    main()
