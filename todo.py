@@ -530,6 +530,7 @@ def show_list(user, path, error=None, status=200, title=""):
         left=left,
         path=path,
         filters=FILTERS,
+        back_query="" if path == "/" else f"?back={path}",
         error=error,
         title=title,
     )
@@ -608,6 +609,27 @@ def toggle(user, no):
     redirect(back_path(), 303)
 
 
+def find_item(user, no):
+    """Return the user's item #no; 404 when the user has no such item."""
+    item = (
+        get_db()
+        .execute("SELECT no, title, done FROM items WHERE user_id = ? AND no = ?", (user["id"], item_number(no)))
+        .fetchone()
+    )
+    if item is None:
+        abort(404, f"You have no item #{no}.")  # never say more about a number that is not theirs
+    return item
+
+
+@bottle_app.get("/items/<no:re:[0-9]+>/edit")
+@login_required
+def edit_page(user, no):
+    """Show the form that renames an item."""
+    item = find_item(user, no)
+    back = request.query.getunicode("back", "")
+    return render("edit", no=item["no"], title=item["title"], back=back if back in FILTERS else "/", error=None)
+
+
 @bottle_app.post("/items/<no:re:[0-9]+>/edit")
 @login_required
 def edit(user, no):
@@ -617,16 +639,8 @@ def edit(user, no):
         return delete(no)
     error = check_title(title)
     if error:
-        if (
-            not get_db()
-            .execute(
-                "SELECT 1 FROM items WHERE user_id = ? AND no = ?",
-                (user["id"], item_number(no)),
-            )
-            .fetchone()
-        ):
-            abort(404, f"You have no item #{no}.")  # never say more about a number that is not theirs
-        return show_list(user, back_path(), error=f"#{int(no)}: {error}", status=400)
+        item = find_item(user, no)
+        return render("edit", status=400, no=item["no"], title=title[: MAX_TITLE * 2], back=back_path(), error=error)
     change_item(user, no, "UPDATE items SET title = ? WHERE user_id = ? AND no = ?", (title,))
     redirect(back_path(), 303)
 

@@ -309,7 +309,7 @@ def test_toggle(alice, database):
     assert items_in(database) == [(1, "a", 1), (2, "b", 0)]
     page = alice.get("/")
     assert re.search(r'<li data-no="1" class="completed"', page.text)
-    assert re.search(r'<li data-no="2">', page.text)
+    assert re.search(r'<li data-no="2" class="active"', page.text)
     assert "1 item left" in page.text
     post(alice, "/items/1/toggle")
     assert items_in(database)[0] == (1, "a", 0)
@@ -364,8 +364,7 @@ def test_edit_renames_trimmed(alice, database):
     post(alice, "/items", title="old")
     assert post(alice, "/items/1/edit", title="  new  ").status_int == 303
     assert items_in(database) == [(1, "new", 0)]
-    page = alice.get("/")
-    assert re.search(r'<input id="edit-1" name="title" value="new"', page.text)
+    assert re.search(r'<input id="edit-title" name="title" value="new"', alice.get("/items/1/edit").text)
 
 
 def test_empty_edit_deletes(alice, database):
@@ -379,7 +378,18 @@ def test_edit_refuses_too_long_title(alice, database):
     post(alice, "/items", title="old")
     answer = post(alice, "/items/1/edit", title="z" * 501)
     assert answer.status_int == 400 and "at most 500" in answer.text
+    assert 'action="/items/1/edit"' in answer.text  # the form again, with the reason
     assert items_in(database) == [(1, "old", 0)]
+
+
+def test_edit_page_is_linked_from_the_list_and_keeps_the_filter(alice):
+    post(alice, "/items", title="a <b>")
+    assert 'href="/items/1/edit"' in alice.get("/").text
+    assert 'href="/items/1/edit?back=/active"' in alice.get("/active").text
+    page = alice.get("/items/1/edit?back=/active")
+    assert 'value="a &lt;b&gt;"' in page.text and 'name="back" value="/active"' in page.text
+    assert 'name="back" value="/"' in alice.get("/items/1/edit?back=https://evil.example/").text
+    assert alice.get("/items/2/edit", expect_errors=True).status_int == 404
 
 
 def test_delete(alice, database):
@@ -398,6 +408,10 @@ def test_other_users_items_are_404(app, database, action):
     answer = post(app, f"/items/1/{action}", title="hijacked")
     assert answer.status_int == 404
     assert "secret" not in answer.text
+    long_title = post(app, "/items/1/edit", title="x" * 501)  # the 400 path must not reveal it either
+    assert long_title.status_int == 404 and "secret" not in long_title.text
+    edit_page = app.get("/items/1/edit", expect_errors=True)
+    assert edit_page.status_int == 404 and "secret" not in edit_page.text
     assert items_in(database, "alice") == [(1, "alice's secret", 0)]
 
 
@@ -560,7 +574,9 @@ def test_wrong_method_is_405(alice):
 
 def test_get_changes_nothing(alice, database):
     post(alice, "/items", title="a")
-    for path in ("/", "/active", "/completed", "/export.json", "/account", "/healthz", "/items/1/delete"):
+    for path in ("/", "/active", "/completed", "/export.json", "/account", "/healthz", "/items/1/edit"):
+        alice.get(path, expect_errors=True)
+    for path in ("/items/1/delete", "/items/1/toggle", "/items/toggle-all", "/items/clear-completed"):
         alice.get(path, expect_errors=True)
     assert items_in(database) == [(1, "a", 0)]
 
@@ -573,14 +589,13 @@ def test_list_page_has_what_todomvc_has(alice):
     page = alice.get("/")
     assert re.search(r'<input id="new-title" name="title"[^>]*autofocus', page.text, re.S)
     assert '<label for="new-title"' in page.text
-    assert 'action="/items/toggle-all"' in page.text
-    assert 'action="/items/1/toggle"' in page.text
-    assert 'action="/items/1/edit"' in page.text and '<label for="edit-1"' in page.text
-    assert 'action="/items/1/delete"' in page.text
+    assert 'formaction="/items/toggle-all"' in page.text
+    assert 'formaction="/items/1/toggle"' in page.text
+    assert 'formaction="/items/1/delete"' in page.text and 'href="/items/1/edit"' in page.text
     assert "1 item left" in page.text
     for href in ("/", "/active", "/completed"):
         assert f'<a href="{href}"' in page.text
-    assert page.text.count('name="csrf_token"') >= 6
+    assert page.text.count('name="csrf_token"') == 3  # sign out, new item, and the list's one form
 
 
 def test_static_stylesheet_has_both_colour_schemes(app):
