@@ -79,8 +79,10 @@ def read_config(environ):
 # is 7" and both write #7.
 
 SCHEMA = """
+-- AUTOINCREMENT: a deleted user's id is never given again, so a cookie left in
+-- one of their browsers can never name a later account.
 CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash TEXT NOT NULL,
     session_version INTEGER NOT NULL DEFAULT 1,  -- bumped to revoke every cookie
