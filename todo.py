@@ -542,10 +542,12 @@ def add(user):
 
 def item_number(no):
     """Return the item number from the URL, or answer 404 when it cannot be one."""
-    number = int(no)
-    if number > 2**63 - 1:  # beyond SQLite's integers: certainly nobody's item
+    digits = no.lstrip("0") or "0"
+    # Beyond SQLite's integers: certainly nobody's item. Check the length first:
+    # int() refuses strings over 4,300 digits with a ValueError (a 500).
+    if len(digits) > 19 or int(digits) > 2**63 - 1:
         abort(404, "There is no such item.")
-    return number
+    return int(digits)
 
 
 def change_item(user, no, sql, values=()):
