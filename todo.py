@@ -712,9 +712,11 @@ def login():
     forget_login_attempt(db, username_key)
     if password_hasher.check_needs_rehash(user["password_hash"]):
         with transaction(db):
+            # Only if the hash is still the one checked: never undo a password
+            # change another worker committed meanwhile.
             db.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ?",
-                (password_hasher.hash(password), user["id"]),
+                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (password_hasher.hash(password), user["id"], user["password_hash"]),
             )
     sign_in(user["id"], user["session_version"])
     redirect("/", 303)
