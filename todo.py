@@ -351,6 +351,12 @@ def login_retry_after(db, username_key):
     return 0
 
 
+def too_many_failures(wait):
+    """Return the message for a throttled username, with the wait in whole minutes."""
+    minutes = -(-wait // 60)  # rounded up
+    return f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
 def forget_login_attempt(db, username_key):
     """Take back the failure recorded for an attempt that turned out right."""
     with transaction(db):
@@ -694,7 +700,7 @@ def login():
             status=429,
             page="login",
             username=username[:64],
-            error=f"Too many failed sign-ins for this username. Try again in {wait // 60 + 1} minutes.",
+            error=too_many_failures(wait),
         )
     user = db.execute(
         "SELECT id, password_hash, session_version FROM users WHERE username = ?",
@@ -737,9 +743,19 @@ def account_page(user):
 
 
 def check_current_password(user):
-    """Return True if the form's password is the user's."""
-    row = get_db().execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()
-    return verify_password(row["password_hash"], form_field("password"))
+    """Return True if the form's password is the user's; wrong ones count as failed sign-ins."""
+    # Counted with the sign-in form's failures: a stolen cookie must not buy
+    # unlimited guesses at the password (and with it the account for good).
+    db = get_db()
+    username_key = user["username"].lower()
+    wait = login_retry_after(db, username_key)
+    if wait:
+        raise bottle.HTTPError(429, too_many_failures(wait), **{"Retry-After": str(wait)})
+    row = db.execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()
+    if not verify_password(row["password_hash"], form_field("password")):
+        return False
+    forget_login_attempt(db, username_key)
+    return True
 
 
 @bottle_app.post("/account/password")
