@@ -375,7 +375,7 @@ def form_field(name):
     try:
         # getunicode, not get(): Bottle's get() gives latin-1 mojibake for UTF-8.
         value = request.forms.getunicode(name)
-    except (bottle.MultipartError, ValueError):
+    except (bottle.MultipartError, ValueError, LookupError):  # LookupError: an unknown charset=
         abort(400, "The form could not be read.")
     return value if isinstance(value, str) else ""
 
