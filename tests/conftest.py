@@ -38,7 +38,8 @@ class TestApp(webtest.TestApp):
     def do_request(self, req, status=None, expect_errors=None):
         """Send the request, then insist the answer is not a server error."""
         answer = super().do_request(req, status=status, expect_errors=True)
-        assert answer.status_int < 500, f"{req.method} {req.path} gave {answer.status}:\n{answer.errors}"
+        path = req.environ["PATH_INFO"]  # not req.path: that fails on a path that is not UTF-8
+        assert answer.status_int < 500, f"{req.method} {path} gave {answer.status}:\n{answer.errors}"
         if not expect_errors:
             self._check_status(status, answer)
             self._check_errors(answer)
