@@ -1,6 +1,7 @@
 """Account protections across real worker processes sharing one database."""
 
 import sqlite3
+import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -69,3 +70,18 @@ def test_revoked_cookie_is_refused_by_every_worker(database):
         assert signed_in_on(thief, urls) == [False] * 4
         assert Browser().login(urls[0], "alice", PASSWORD).status_code == 400
         assert Browser().login(urls[1], "alice", "a new long secret").status_code == 303
+
+
+def test_behind_a_trusted_https_proxy_redirects_stay_on_https(database):
+    """The README's proxy setup: waitress trusts X-Forwarded-Proto only from the proxy's address."""
+    waitress = [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}"]
+    trusting = [*waitress, "--trusted-proxy=127.0.0.1", "--trusted-proxy-headers=x-forwarded-proto", "todo:app"]
+    secure = {"TODO_SECURE_COOKIES": "1"}
+    with running([trusting, [*waitress, "todo:app"]], database, secure) as (behind_proxy, direct):
+        forwarded = {"X-Forwarded-Proto": "https"}
+        answer = requests.get(behind_proxy + "/", headers=forwarded, allow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["Location"].startswith("https://")
+        cookie = requests.get(behind_proxy + "/login", headers=forwarded).headers["Set-Cookie"]
+        assert "secure" in cookie.lower() and "httponly" in cookie.lower()
+        answer = requests.get(direct + "/", headers=forwarded, allow_redirects=False)
+        assert answer.headers["Location"].startswith("http://")  # not trusted: the header is ignored
