@@ -438,6 +438,7 @@ def render(name, status=200, **values):
 
 def error_page(error):
     """Render an error with its reason inside the layout."""
+    set_security_headers()  # a 500 replaces the response's headers after the hooks have run
     return template("error", error=error, user=None, csrf_token="", flash=None, signup_open=False)
 
 

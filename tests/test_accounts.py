@@ -15,6 +15,7 @@ from pathlib import Path
 
 import argon2
 import pytest
+import webtest
 from beaker.middleware import SessionMiddleware
 from conftest import (
     PASSWORD,
@@ -508,6 +509,20 @@ def test_security_headers_on_every_kind_of_answer(alice, make_app):
     for answer in answers[:-1]:
         assert answer.headers["Cache-Control"] == "no-store", answer.request.path
     assert "no-store" not in answers[-1].headers.get("Cache-Control", "")  # the stylesheet may be cached
+
+
+def test_security_headers_on_a_server_error_too(alice, monkeypatch):
+    """A 500 is a bug, but even its page keeps the policy (Bottle replaces the headers for it)."""
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(todo, "load_items", broken)
+    answer = webtest.TestApp(alice.app, cookiejar=alice.cookiejar).get("/", expect_errors=True)
+    assert answer.status_int == 500
+    assert csp(answer)["default-src"] == ["'none'"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Cache-Control"] == "no-store"
 
 
 def test_pages_need_no_inline_script_or_style(alice):
