@@ -75,7 +75,12 @@ def test_revoked_cookie_is_refused_by_every_worker(database):
 def test_behind_a_trusted_https_proxy_redirects_stay_on_https(database):
     """The README's proxy setup: waitress trusts X-Forwarded-Proto only from the proxy's address."""
     waitress = [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}"]
-    trusting = [*waitress, "--trusted-proxy=127.0.0.1", "--trusted-proxy-headers=x-forwarded-proto", "todo:app"]
+    trusting = [
+        *waitress,
+        "--trusted-proxy=127.0.0.1",
+        "--trusted-proxy-headers=x-forwarded-proto x-forwarded-for",
+        "todo:app",
+    ]
     secure = {"TODO_SECURE_COOKIES": "1"}
     with running([trusting, [*waitress, "todo:app"]], database, secure) as (behind_proxy, direct):
         forwarded = {"X-Forwarded-Proto": "https"}
