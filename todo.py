@@ -80,8 +80,10 @@ def read_config(environ):
 # is 7" and both write #7.
 
 SCHEMA = """
+-- AUTOINCREMENT: a deleted user's id is never given again, so a cookie left in
+-- one of their browsers can never name a later account.
 CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash TEXT NOT NULL,
     session_version INTEGER NOT NULL DEFAULT 1,  -- bumped to revoke every cookie
@@ -392,6 +394,12 @@ def login_retry_after(db, username_key):
     return 0
 
 
+def too_many_failures(wait):
+    """Return the message for a throttled username, with the wait in whole minutes."""
+    minutes = -(-wait // 60)  # rounded up
+    return f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
 def forget_login_attempt(db, username_key):
     """Take back the failure recorded for an attempt that turned out right."""
     with transaction(db):
@@ -410,7 +418,7 @@ def form_field(name):
     try:
         # getunicode, not get(): Bottle's get() gives latin-1 mojibake for UTF-8.
         value = request.forms.getunicode(name)
-    except (bottle.MultipartError, ValueError):
+    except (bottle.MultipartError, ValueError, LookupError):  # LookupError: an unknown charset=
         abort(400, "The form could not be read.")
     return value if isinstance(value, str) else ""
 
@@ -475,6 +483,7 @@ def render(name, status=200, **values):
 
 def error_page(error):
     """Render an error with its reason inside the layout."""
+    set_security_headers()  # a 500 replaces the response's headers after the hooks have run
     return template("error", error=error, user=None, csrf_token="", flash=None, signup_open=False)
 
 
@@ -586,10 +595,12 @@ def add(user):
 
 def item_number(no):
     """Return the item number from the URL, or answer 404 when it cannot be one."""
-    number = int(no)
-    if number > 2**63 - 1:  # beyond SQLite's integers: certainly nobody's item
+    digits = no.lstrip("0") or "0"
+    # Beyond SQLite's integers: certainly nobody's item. Check the length first:
+    # int() refuses strings over 4,300 digits with a ValueError (a 500).
+    if len(digits) > 19 or int(digits) > 2**63 - 1:
         abort(404, "There is no such item.")
-    return number
+    return int(digits)
 
 
 def change_item(user, no, sql, values=()):
@@ -749,7 +760,7 @@ def login():
             status=429,
             page="login",
             username=username[:64],
-            error=f"Too many failed sign-ins for this username. Try again in {wait // 60 + 1} minutes.",
+            error=too_many_failures(wait),
         )
     user = db.execute(
         "SELECT id, password_hash, session_version FROM users WHERE username = ?",
@@ -767,9 +778,11 @@ def login():
     forget_login_attempt(db, username_key)
     if password_hasher.check_needs_rehash(user["password_hash"]):
         with transaction(db):
+            # Only if the hash is still the one checked: never undo a password
+            # change another worker committed meanwhile.
             db.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ?",
-                (password_hasher.hash(password), user["id"]),
+                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (password_hasher.hash(password), user["id"], user["password_hash"]),
             )
     sign_in(user["id"], user["session_version"])
     redirect("/", 303)
@@ -790,9 +803,19 @@ def account_page(user):
 
 
 def check_current_password(user):
-    """Return True if the form's password is the user's."""
-    row = get_db().execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()
-    return verify_password(row["password_hash"], form_field("password"))
+    """Return True if the form's password is the user's; wrong ones count as failed sign-ins."""
+    # Counted with the sign-in form's failures: a stolen cookie must not buy
+    # unlimited guesses at the password (and with it the account for good).
+    db = get_db()
+    username_key = user["username"].lower()
+    wait = login_retry_after(db, username_key)
+    if wait:
+        raise bottle.HTTPError(429, too_many_failures(wait), **{"Retry-After": str(wait)})
+    row = db.execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()
+    if not verify_password(row["password_hash"], form_field("password")):
+        return False
+    forget_login_attempt(db, username_key)
+    return True
 
 
 @bottle_app.post("/account/password")

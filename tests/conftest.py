@@ -1,5 +1,10 @@
 """Fixtures: a fresh database per test, in-process apps, and real server processes."""
 
+import base64
+import copy
+import hashlib
+import hmac
+import json
 import os
 import re
 import socket
@@ -8,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,7 +38,8 @@ class TestApp(webtest.TestApp):
     def do_request(self, req, status=None, expect_errors=None):
         """Send the request, then insist the answer is not a server error."""
         answer = super().do_request(req, status=status, expect_errors=True)
-        assert answer.status_int < 500, f"{req.method} {req.path} gave {answer.status}:\n{answer.errors}"
+        path = req.environ["PATH_INFO"]  # not req.path: that fails on a path that is not UTF-8
+        assert answer.status_int < 500, f"{req.method} {path} gave {answer.status}:\n{answer.errors}"
         if not expect_errors:
             self._check_status(status, answer)
             self._check_errors(answer)
@@ -71,6 +78,36 @@ def register(app, username="alice", password=PASSWORD):
     """Create an account through the form; the app is then signed in as that user."""
     page = app.get("/register")
     return app.post("/register", {"username": username, "password": password, "csrf_token": csrf_of(page)})
+
+
+def login(app, username="alice", password=PASSWORD):
+    """Sign in through the form; return the answer, whatever it is."""
+    page = app.get("/login")
+    return app.post(
+        "/login", {"username": username, "password": password, "csrf_token": csrf_of(page)}, expect_errors=True
+    )
+
+
+def copy_session(source, target):
+    """Give the target app a copy of the source app's cookies: a second browser, or a stolen cookie."""
+    for cookie in source.cookiejar:
+        target.cookiejar.set_cookie(copy.copy(cookie))
+    return target
+
+
+def forge_cookie(secret_key, payload):
+    """Return a session cookie value for raw payload bytes, signed the way Beaker signs it.
+
+    Beaker's cookie is the HMAC-SHA1 of the base64 payload (40 hex digits), then that base64;
+    the JSON serializer's payload is zlib-compressed JSON, the pickle serializer's a pickle.
+    """
+    value = base64.b64encode(payload).decode("ascii")
+    return hmac.new(secret_key.encode(), value.encode(), hashlib.sha1).hexdigest() + value
+
+
+def json_payload(data):
+    """Return session data the way Beaker's JSON serializer stores it."""
+    return zlib.compress(json.dumps(data).encode())
 
 
 def post(app, path, **fields):
@@ -201,6 +238,15 @@ class Browser:
         )
         assert answer.status_code == 303, answer.text
         return answer
+
+    def login(self, url, username="alice", password=PASSWORD):
+        """Sign in; return the answer (303 on success), redirects not followed."""
+        token = csrf_of(self.http.get(url + "/login"))
+        return self.http.post(
+            url + "/login",
+            {"username": username, "password": password, "csrf_token": token},
+            allow_redirects=False,
+        )
 
     def token(self, url):
         """Return the session's form token, read from the list page."""

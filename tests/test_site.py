@@ -6,7 +6,7 @@ import sqlite3
 from datetime import UTC
 
 import pytest
-from conftest import PASSWORD, csrf_of, post, register
+from conftest import PASSWORD, csrf_of, login, post, register
 
 import todo
 
@@ -132,14 +132,6 @@ def test_username_taken_case_insensitively(app, database):
     )
     assert answer.status_int == 400 and "taken" in answer.text
     assert len(sqlite3.connect(database).execute("SELECT * FROM users").fetchall()) == 1
-
-
-def login(app, username="alice", password=PASSWORD):
-    """Sign in through the form."""
-    page = app.get("/login")
-    return app.post(
-        "/login", {"username": username, "password": password, "csrf_token": csrf_of(page)}, expect_errors=True
-    )
 
 
 def test_login_and_logout(alice):

@@ -1,0 +1,537 @@
+"""In-process tests of the account protections: revocation, lifetime, throttling, rehash, sign-up, headers."""
+
+import base64
+import json
+import os
+import pickle
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import argon2
+import pytest
+import webtest
+from beaker.middleware import SessionMiddleware
+from conftest import (
+    PASSWORD,
+    ROOT,
+    TestApp,
+    copy_session,
+    csrf_of,
+    forge_cookie,
+    json_payload,
+    login,
+    post,
+    register,
+)
+
+import todo
+
+SECRET_KEY = "a session key the tests know " + "k" * 20
+DAY = 24 * 60 * 60
+
+
+def user_row(database, username="alice"):
+    """Return the user's row straight from the database file, or None."""
+    with sqlite3.connect(database) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+
+
+def count(database, sql, *args):
+    """Return the single number a query gives."""
+    with sqlite3.connect(database) as db:
+        return db.execute(sql, args).fetchone()[0]
+
+
+def cookie_data(app):
+    """Return what the app's session cookie holds (signed, not encrypted: anyone can read it)."""
+    value = app.cookies["todo_session"].strip('"')
+    return json.loads(zlib.decompress(base64.b64decode(value[40:])))
+
+
+def signed_in(app):
+    """Return True if the app's cookie opens the list page."""
+    return app.get("/").status_int == 200
+
+
+def alert(page):
+    """Return the text of the page's error message."""
+    return re.search(r'role="alert">([^<]*)<', page.text).group(1)
+
+
+@pytest.fixture
+def phone(alice, make_app):
+    """Return a second browser of alice's: a copy of her session cookie, as a thief would hold it."""
+    other = copy_session(alice, make_app())
+    assert signed_in(other)
+    return other
+
+
+# --- Revocation: sign out everywhere, change password, delete --------------------
+
+
+def test_account_page_has_its_three_forms(alice):
+    page = alice.get("/account")
+    assert page.status_int == 200 and "alice" in page.text
+    for action in ("/account/password", "/account/logout-all", "/account/delete"):
+        assert f'action="{action}"' in page.text
+    assert page.text.count(f'value="{csrf_of(page)}"') >= 3
+
+
+def test_logout_everywhere_revokes_every_copy_of_the_cookie(alice, phone, database):
+    version = user_row(database)["session_version"]
+    answer = post(alice, "/account/logout-all")
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+    assert "Signed out everywhere." in alice.get("/login").text
+    assert not signed_in(alice)
+    assert not signed_in(phone)  # the copy made before is dead too
+    assert user_row(database)["session_version"] == version + 1
+    assert login(alice).status_int == 303 and signed_in(alice)  # and signing in again works
+    assert not signed_in(phone)
+
+
+def test_plain_logout_signs_out_only_this_browser(alice, phone):
+    assert post(alice, "/logout").status_int == 303
+    assert not signed_in(alice)
+    assert signed_in(phone)
+
+
+def test_change_password_keeps_this_browser_and_signs_out_the_others(alice, phone, database, make_app):
+    old_hash = user_row(database)["password_hash"]
+    answer = post(alice, "/account/password", password=PASSWORD, new_password="a brand new secret")
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/account")
+    assert "Password changed." in alice.get("/account").text
+    assert signed_in(alice)
+    assert not signed_in(phone)
+    assert user_row(database)["password_hash"] != old_hash
+    fresh = make_app()
+    assert login(fresh, "alice", PASSWORD).status_int == 400
+    assert login(fresh, "alice", "a brand new secret").status_int == 303
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "reason"),
+    [
+        ("not my password", "a brand new secret", "current password is not right"),
+        ("", "a brand new secret", "current password is not right"),
+        (PASSWORD, "short", "at least 8"),
+        (PASSWORD, "x" * 1025, "at most 1024"),
+    ],
+)
+def test_change_password_refused_changes_nothing(alice, phone, database, current, new, reason):
+    before = user_row(database)
+    answer = post(alice, "/account/password", password=current, new_password=new)
+    assert answer.status_int == 400 and reason in alert(answer)
+    assert 'action="/account/password"' in answer.text  # the form again
+    assert tuple(user_row(database)) == tuple(before)
+    assert signed_in(alice) and signed_in(phone)
+
+
+def test_delete_account_removes_user_and_items_and_frees_the_name(app, database):
+    register(app, "bob")
+    post(app, "/items", title="bob's")
+    app.reset()
+    register(app, "alice")
+    for title in ("a", "b"):
+        post(app, "/items", title=title)
+    answer = post(app, "/account/delete", password=PASSWORD)
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+    assert "deleted" in app.get("/login").text
+    assert user_row(database) is None
+    assert count(database, "SELECT count(*) FROM items") == 1  # bob's only
+    assert user_row(database, "bob") is not None
+    assert not signed_in(app)
+    assert login(app).status_int == 400
+    assert register(app, "alice", "another password").status_int == 303  # the name is free again
+
+
+def test_delete_account_with_wrong_password_keeps_everything(alice, database):
+    post(alice, "/items", title="keep me")
+    answer = post(alice, "/account/delete", password="not my password")
+    assert answer.status_int == 400 and "still here" in alert(answer)
+    assert user_row(database) is not None
+    assert count(database, "SELECT count(*) FROM items") == 1
+    assert signed_in(alice)
+
+
+def test_deleted_accounts_cookie_never_opens_a_later_account(alice, phone, make_app):
+    """The deleted user's other browser must not become whoever registers next (ids are never reused)."""
+    assert post(alice, "/account/delete", password=PASSWORD).status_int == 303
+    newcomer = make_app()
+    register(newcomer, "mallory")
+    post(newcomer, "/items", title="mallory's secret")
+    answer = phone.get("/")
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+    assert phone.get("/export.json").status_int == 303
+
+
+# --- The cookie: absolute lifetime, forged payloads -----------------------------------
+
+
+@pytest.fixture
+def keyed(make_app):
+    """Return a signed-out app whose session key the test knows, and alice's id."""
+    app = make_app(TODO_SECRET_KEY=SECRET_KEY)
+    register(app)
+    uid = todo.connect(todo.bottle_app.config["todo.database"]).execute("SELECT id FROM users").fetchone()[0]
+    app.reset()
+    return app, uid
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"),
+    [(0, True), (29 * DAY, True), (30 * DAY - 60, True), (30 * DAY + 60, False), (400 * DAY, False)],
+)
+def test_session_has_an_absolute_lifetime_of_30_days(keyed, age, accepted):
+    app, uid = keyed
+    cookie = {"uid": uid, "ver": 1, "since": int(time.time()) - age, "csrf": "t"}
+    app.set_cookie("todo_session", forge_cookie(SECRET_KEY, json_payload(cookie)))
+    assert signed_in(app) is accepted
+
+
+def test_sign_in_time_is_kept_in_the_cookie_and_activity_does_not_renew_it(keyed):
+    app, _ = keyed
+    start = time.time()
+    login(app)
+    since = cookie_data(app)["since"]
+    assert start - 2 <= since <= time.time()
+    for _ in range(3):
+        post(app, "/items", title="activity")
+    assert cookie_data(app)["since"] == since
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        {"uid": 1, "ver": 2, "since": 0},  # an old version: revoked
+        {"uid": "1", "ver": 1},
+        {"uid": True, "ver": True, "since": True},
+        {"uid": 1.0, "ver": 1, "since": 1e12},
+        {"uid": 10**30, "ver": 1, "since": 1},
+        {"uid": None},
+        {"csrf": ["not", "text"], "flash": {"x": 1}},
+    ],
+)
+def test_signed_cookies_with_odd_contents_are_signed_out_not_errors(keyed, cookie):
+    app, _ = keyed
+    app.set_cookie("todo_session", forge_cookie(SECRET_KEY, json_payload(cookie)))
+    answer = app.get("/")
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+    assert app.get("/login").status_int == 200
+
+
+class WriteFile:
+    """Unpickling this creates a file: what a forged pickle cookie makes the server do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.parametrize("serializer", ["json", "pickle"])
+def test_forged_pickle_cookie_never_runs(make_app, tmp_path, serializer):
+    """A correctly signed cookie whose payload is a pickle must not run.
+
+    The "pickle" case is the control: the same cookie against the same app with Beaker's
+    pickle serializer does write the file, so this forgery would have worked.
+    """
+    app = make_app(TODO_SECRET_KEY=SECRET_KEY)
+    if serializer == "pickle":
+        options = {**todo.session_options(SECRET_KEY, False), "session.data_serializer": "pickle"}
+        app = TestApp(SessionMiddleware(todo.bottle_app, options))
+    marker = tmp_path / "forged-cookie-ran"
+    payload = pickle.dumps({"uid": 1, "ver": 1, "since": int(time.time()), "x": WriteFile(marker)})
+    app.set_cookie("todo_session", forge_cookie(SECRET_KEY, payload))
+    answer = app.get("/login")  # TestApp fails on any 5xx
+    if serializer == "json":
+        assert answer.status_int == 200
+        assert not marker.exists()
+    else:
+        assert marker.exists()
+
+
+# --- Login throttling ---------------------------------------------------------------
+
+
+def fail_logins(app, username, times):
+    """Try a wrong password `times` times; return the statuses."""
+    return [login(app, username, "not the password").status_int for _ in range(times)]
+
+
+def test_ten_failures_throttle_the_username(alice, make_app, database):
+    post(alice, "/logout")
+    assert fail_logins(alice, "alice", 10) == [400] * 10
+    answer = login(alice, "alice", "not the password")
+    assert answer.status_int == 429
+    assert 840 <= int(answer.headers["Retry-After"]) <= 901  # 15 minutes from the first failure
+    assert re.fullmatch(r"Too many failed sign-ins for this username\. Try again in 1[4-6] minutes\.", alert(answer))
+    right = login(alice, "ALICE", PASSWORD)  # even the right password, in any case
+    assert right.status_int == 429 and "Retry-After" in right.headers
+    assert not signed_in(alice)
+    assert count(database, "SELECT count(*) FROM login_failures") == 10  # refused attempts add nothing
+    assert login(make_app(), "bob", "whatever it is").status_int == 400  # other names are not throttled
+
+
+def test_unknown_usernames_are_throttled_the_same(app):
+    assert fail_logins(app, "nobody", 10) == [400] * 10
+    assert login(app, "nobody", "not the password").status_int == 429
+
+
+def test_throttle_lifts_when_the_window_passes(alice, database):
+    post(alice, "/logout")
+    fail_logins(alice, "alice", 10)
+    with sqlite3.connect(database) as db:  # ten minutes pass
+        db.execute("UPDATE login_failures SET at = at - 600")
+    answer = login(alice)
+    assert answer.status_int == 429
+    assert 240 <= int(answer.headers["Retry-After"]) <= 301  # counted from the oldest failure
+    with sqlite3.connect(database) as db:  # the rest of the window passes
+        db.execute("UPDATE login_failures SET at = at - 301")
+    assert login(alice).status_int == 303 and signed_in(alice)
+
+
+def test_successful_sign_ins_do_not_count(alice):
+    post(alice, "/logout")
+    for _ in range(3):
+        assert login(alice).status_int == 303
+        post(alice, "/logout")
+    assert fail_logins(alice, "alice", 9) == [400] * 9
+    assert login(alice).status_int == 303  # the tenth attempt, right: still let in
+
+
+def test_account_page_password_guesses_are_throttled_too(alice, phone, database, make_app):
+    """Whoever holds a stolen cookie gets no more guesses at the password than at the sign-in form."""
+    for _ in range(5):
+        assert post(phone, "/account/delete", password="guess").status_int == 400
+    for _ in range(5):
+        assert post(phone, "/account/password", password="guess", new_password="x" * 10).status_int == 400
+    answer = post(phone, "/account/password", password=PASSWORD, new_password="stolen account")
+    assert answer.status_int == 429 and "Retry-After" in answer.headers
+    assert post(phone, "/account/delete", password=PASSWORD).status_int == 429
+    assert user_row(database) is not None
+    assert login(make_app(), "alice", PASSWORD).status_int == 429
+
+
+def test_wrong_password_and_unknown_user_take_about_as_long(alice):
+    """An unknown user is hashed against a dummy: without it the answer comes ~50 times faster."""
+    post(alice, "/logout")
+
+    def timed(username):
+        token = csrf_of(alice.get("/login"))
+        started = time.perf_counter()
+        answer = alice.post(
+            "/login", {"username": username, "password": "not it", "csrf_token": token}, expect_errors=True
+        )
+        assert answer.status_int == 400
+        return time.perf_counter() - started
+
+    samples = [(timed("alice"), timed("nobody-here")) for _ in range(5)]  # interleaved: same load for both
+    known = statistics.median(sample[0] for sample in samples)
+    unknown = statistics.median(sample[1] for sample in samples)
+    assert known / 3 < unknown < known * 3, (known, unknown)
+
+
+# --- Password hashes --------------------------------------------------------------------
+
+
+def test_hash_with_other_parameters_is_upgraded_on_sign_in(alice, database):
+    weaker = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    assert todo.password_hasher.check_needs_rehash(weaker)
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE users SET password_hash = ?", (weaker,))
+    post(alice, "/logout")
+    assert login(alice).status_int == 303
+    upgraded = user_row(database)["password_hash"]
+    assert upgraded != weaker and not todo.password_hasher.check_needs_rehash(upgraded)
+    assert todo.password_hasher.verify(upgraded, PASSWORD)
+    post(alice, "/logout")
+    assert login(alice).status_int == 303
+    assert user_row(database)["password_hash"] == upgraded  # current parameters: left alone
+
+
+def test_rehash_never_undoes_a_password_change_made_meanwhile(alice, database, monkeypatch):
+    """Another worker changes the password between this sign-in's check and its rehash."""
+    weaker = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE users SET password_hash = ?", (weaker,))
+    newer = todo.password_hasher.hash("changed elsewhere")
+    original = todo.forget_login_attempt
+
+    def meanwhile(db, username_key):
+        original(db, username_key)
+        with sqlite3.connect(database) as other:
+            other.execute("UPDATE users SET password_hash = ?", (newer,))
+
+    monkeypatch.setattr(todo, "forget_login_attempt", meanwhile)
+    post(alice, "/logout")
+    assert login(alice).status_int == 303
+    assert user_row(database)["password_hash"] == newer
+
+
+# --- Closed sign-up and adduser -------------------------------------------------------
+
+
+def test_closed_signup_hides_and_refuses_registration(make_app, database):
+    app = make_app(TODO_SIGNUP="closed")
+    assert app.get("/register", expect_errors=True).status_int == 403
+    assert 'href="/register"' not in app.get("/login").text
+    token = csrf_of(app.get("/login"))
+    answer = app.post("/register", {"username": "eve", "password": PASSWORD, "csrf_token": token}, expect_errors=True)
+    assert answer.status_int == 403 and "Sign-up is closed" in answer.text
+    assert count(database, "SELECT count(*) FROM users") == 0
+    assert 'href="/register"' in make_app().get("/login").text  # open: the link is there
+
+
+def adduser(database, name, stdin):
+    """Run `python todo.py adduser NAME` with the given standard input."""
+    env = {**os.environ, "TODO_DATABASE": str(database)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "todo.py"), "adduser", name],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_adduser_creates_an_account_before_the_first_start(make_app, database):
+    assert not database.exists()
+    done = adduser(database, "carol", "carol's long password\n")
+    assert done.returncode == 0, done.stderr
+    assert "Created user carol." in done.stdout
+    app = make_app(TODO_SIGNUP="closed")
+    assert login(app, "carol", "carol's long password").status_int == 303
+    assert signed_in(app)
+
+
+@pytest.mark.parametrize(
+    ("name", "stdin", "reason"),
+    [
+        ("x", PASSWORD + "\n", "3 to 32"),
+        ("bad name", PASSWORD + "\n", "3 to 32"),
+        ("carol", "short\n", "at least 8"),
+        ("carol", "", "at least 8"),
+        ("carol", "y" * 1025 + "\n", "at most 1024"),
+        ("ALICE", PASSWORD + "\n", "taken"),
+    ],
+)
+def test_adduser_refuses_with_a_reason_and_an_exit_status(alice, database, name, stdin, reason):
+    done = adduser(database, name, stdin)
+    assert done.returncode != 0
+    assert reason in done.stderr
+    assert count(database, "SELECT count(*) FROM users") == 1
+
+
+def adduser_on_a_terminal(database, name, lines):
+    """Run adduser with a terminal for stdin, typing each line when its prompt appears."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "todo.py"), "adduser", name],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TODO_DATABASE": str(database)},
+        start_new_session=True,  # no controlling terminal: getpass prompts on stderr, reads stdin
+    )
+    os.close(terminal)
+    try:
+        prompts = b""
+        for prompt, line in zip((b"Password: ", b"Again: "), lines, strict=True):
+            while prompt not in prompts:  # type only at the prompt: getpass flushes earlier input
+                chunk = os.read(process.stderr.fileno(), 1024)
+                assert chunk, f"adduser ended before asking {prompt!r}: {prompts!r}"
+                prompts += chunk
+            prompts = prompts.split(prompt, 1)[1]
+            os.write(controller, line.encode() + b"\n")
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stdout.decode(), prompts.decode() + stderr.decode()
+
+
+def test_adduser_asks_twice_on_a_terminal(make_app, database):
+    status, stdout, _ = adduser_on_a_terminal(database, "dave", ["dave's long password"] * 2)
+    assert status == 0 and "Created user dave." in stdout
+    assert login(make_app(), "dave", "dave's long password").status_int == 303
+    status, _, stderr = adduser_on_a_terminal(database, "erin", ["erin's long password", "a typo"])
+    assert status != 0 and "differ" in stderr
+    assert user_row(database, "erin") is None
+
+
+# --- Headers ------------------------------------------------------------------------------
+
+
+def csp(answer):
+    """Return the Content-Security-Policy as {directive: [sources]}."""
+    policy = answer.headers["Content-Security-Policy"]
+    return {name: sources for name, *sources in (part.split() for part in policy.split(";") if part.strip())}
+
+
+def test_security_headers_on_every_kind_of_answer(alice, make_app):
+    post(alice, "/items", title="a")
+    throttled = make_app()
+    fail_logins(throttled, "zed", 10)
+    answers = [
+        alice.get("/"),
+        alice.get("/account"),
+        alice.get("/export.json"),
+        post(alice, "/items", title="b"),  # 303
+        post(alice, "/items", title=""),  # 400
+        post(alice, "/items/99/toggle"),  # 404
+        alice.post("/items", {"title": "x"}, expect_errors=True),  # 403
+        alice.put("/items", expect_errors=True),  # 405
+        login(throttled, "zed", "x"),  # 429
+        make_app().get("/login"),
+        alice.get("/static/style.css"),
+    ]
+    for answer in answers:
+        policy = csp(answer)
+        assert policy["default-src"] == ["'none'"]
+        assert policy["frame-ancestors"] == ["'none'"]
+        assert policy["form-action"] == ["'self'"]
+        assert "script-src" not in policy  # default-src 'none': no script at all
+        assert all("unsafe" not in source for sources in policy.values() for source in sources)
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Referrer-Policy"] == "same-origin"
+    for answer in answers[:-1]:
+        assert answer.headers["Cache-Control"] == "no-store", answer.request.path
+    assert "no-store" not in answers[-1].headers.get("Cache-Control", "")  # the stylesheet may be cached
+
+
+def test_security_headers_on_a_server_error_too(alice, monkeypatch):
+    """A 500 is a bug, but even its page keeps the policy (Bottle replaces the headers for it)."""
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(todo, "load_items", broken)
+    answer = webtest.TestApp(alice.app, cookiejar=alice.cookiejar).get("/", expect_errors=True)
+    assert answer.status_int == 500
+    assert csp(answer)["default-src"] == ["'none'"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Cache-Control"] == "no-store"
+
+
+def test_pages_need_no_inline_script_or_style(alice):
+    """The policy forbids inline script and style, so no page may contain any."""
+    post(alice, "/items", title="a")
+    post(alice, "/items/1/toggle")
+    pages = [alice.get(path).text for path in ("/", "/active", "/completed", "/account")]
+    alice.reset()
+    pages += [alice.get("/login").text, alice.get("/register").text]
+    for page in pages:
+        assert not re.search(r"<script|<style|\sstyle=|\son[a-z]+=|javascript:", page, re.I)
