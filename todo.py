@@ -539,7 +539,6 @@ def show_list(user, path, error=None, status=200, title=""):
         left=left,
         path=path,
         filters=FILTERS,
-        back_query="" if path == "/" else f"?back={path}",
         error=error,
         title=title,
     )
@@ -637,8 +636,7 @@ def find_item(user, no):
 def edit_page(user, no):
     """Show the form that renames an item."""
     item = find_item(user, no)
-    back = request.query.getunicode("back", "")
-    return render("edit", no=item["no"], title=item["title"], back=back if back in FILTERS else "/", error=None)
+    return render("edit", no=item["no"], title=item["title"], error=None)
 
 
 @bottle_app.post("/items/<no:re:[0-9]+>/edit")
@@ -651,7 +649,7 @@ def edit(user, no):
     error = check_title(title)
     if error:
         item = find_item(user, no)
-        return render("edit", status=400, no=item["no"], title=title[: MAX_TITLE * 2], back=back_path(), error=error)
+        return render("edit", status=400, no=item["no"], title=title[: MAX_TITLE * 2], error=error)
     change_item(user, no, "UPDATE items SET title = ? WHERE user_id = ? AND no = ?", (title,))
     redirect(back_path(), 303)
 

@@ -26,14 +26,18 @@
       <button class="link-button" formaction="/items/toggle-all">{{"Mark all as not done" if not left else "Mark all as done"}}</button>
     </p>
     <ul class="todo-list">
-      % for item in items:
-      % no = item["no"]
-      <li data-no="{{no}}" class="{{"completed" if item["done"] else "active"}}">
-        <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="{{"true" if item["done"] else "false"}}">
+      % for no, title, done, created in items:
+      % if done:
+      <li data-no="{{no}}" class="completed">
+        <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="true">
+      % else:
+      <li data-no="{{no}}" class="active">
+        <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="false">
+      % end
           <span class="check" aria-hidden="true"></span>
-          <span class="no">#{{no}}</span> <span class="title">{{item["title"]}}</span>
+          <span class="no">#{{no}}</span> <span class="title">{{title}}</span>
         </button>
-        <a class="edit" href="/items/{{no}}/edit{{back_query}}">Edit<span class="visually-hidden"> #{{no}}</span></a>
+        <a class="edit" href="/items/{{no}}/edit">Edit<span class="visually-hidden"> #{{no}}</span></a>
         <button class="delete" formaction="/items/{{no}}/delete" aria-label="Delete #{{no}}">×</button>
       </li>
       % end
