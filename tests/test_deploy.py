@@ -5,18 +5,22 @@ guide that stops working fails here. Paths the guides name (/home/you/todo, /srv
 /var/lib/todo) become directories under the test's temporary directory.
 """
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from contextlib import contextmanager
 
 import requests
-from conftest import ROOT, Browser, free_port, stop, wait_until_serving
+from conftest import ROOT, Browser, free_port, wait_until_serving
 
 README = (ROOT / "README.md").read_text()
 SCRIPTS = os.path.dirname(sys.executable)  # where this Python's waitress-serve and gunicorn live
@@ -55,6 +59,40 @@ def clean_environment(**settings):
     return env
 
 
+def refuses_connections(url, timeout=10):
+    """Return True once nothing listens at the URL's port (polling up to timeout), else False."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.05)  # still shutting down: look again
+    return False
+
+
+def stop_groups(processes, urls):
+    """Stop each process with everything it started (a shell's child too), as a platform stops a dyno.
+
+    Return the URLs that still answered after a polite stop (they are then killed).
+    """
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    outlived = []
+    for process, url in zip(processes, urls, strict=False):
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if not refuses_connections(url):
+            outlived.append(url)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left
+        process.wait()
+    return outlived
+
+
 @contextmanager
 def serving(commands, cwd, env, log_dir):
     """Start each argv (with {port} filled in, in argv and env) in cwd; yield base URLs; always stop them."""
@@ -70,13 +108,15 @@ def serving(commands, cwd, env, log_dir):
                     env={key: value.format(port=port) for key, value in env.items()},
                     stdout=output,
                     stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, stopped as a whole
                 )
             processes.append(process)
             urls.append(f"http://127.0.0.1:{port}")
             wait_until_serving(urls[-1], process, log)
         yield urls
     finally:
-        stop(processes)
+        outlived = stop_groups(processes, urls)
+    assert not outlived, f"still serving after SIGTERM: {outlived}"
 
 
 class BehindHttps(requests.Session):
