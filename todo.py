@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import quote
 
 import argon2
 import bottle
@@ -139,7 +140,10 @@ def init_db(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     db = connect(path)
     try:
-        db.execute("PRAGMA journal_mode = WAL")  # kept in the file
+        # WAL lets readers and one writer work at once; it is kept in the file,
+        # so only a new database needs the switch (which needs the file to itself).
+        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            db.execute("PRAGMA journal_mode = WAL")
         # One transaction holding the write lock: workers starting together take turns.
         db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
     finally:
@@ -889,24 +893,43 @@ app = application = create_app()
 # --- Command line ----------------------------------------------------------
 
 
+def log_safe(text):
+    """Return text fit for one log line: non-ASCII bytes, spaces and control characters %-escaped."""
+    # WSGI strings carry the raw request bytes as latin-1; a decoded %0A in a path must not start a new line.
+    return quote(text.encode("latin-1", "backslashreplace"), safe="/!$&'()*+,;=:@-._~") or "-"
+
+
 def access_log(wsgi_app):
-    """Wrap the app to write one line per request to stderr (waitress writes none)."""
+    """Wrap the app to write one line per request to stderr (waitress writes none).
+
+    The line: remote address, method, path, status, and the time until the
+    whole answer was handed to the server, e.g. `127.0.0.1 POST /items 303 41.8ms`.
+    """
 
     def logged(environ, start_response):
+        """Answer the request, then log it, however it ended."""
         started = time.perf_counter()
-        status = []
+        status = "-"
+        # Read before the app runs: Bottle rewrites PATH_INFO in place (decoded as UTF-8).
+        request_line = " ".join(
+            log_safe(environ.get(key, "")) for key in ("REMOTE_ADDR", "REQUEST_METHOD", "PATH_INFO")
+        )
 
         def recording_start_response(status_line, headers, exc_info=None):
-            status.append(status_line.split(" ", 1)[0])
+            """Note the status (the last one, if an error replaced it) and pass it on."""
+            nonlocal status
+            status = status_line.split(" ", 1)[0]
             return start_response(status_line, headers, exc_info)
 
+        body = None
         try:
-            yield from wsgi_app(environ, recording_start_response)
+            body = wsgi_app(environ, recording_start_response)
+            yield from body
         finally:
+            if hasattr(body, "close"):
+                body.close()  # WSGI: the app's iterable must be closed (a static file, say)
             print(
-                f"{environ.get('REMOTE_ADDR', '-')} {environ['REQUEST_METHOD']} "
-                f"{environ.get('PATH_INFO', '')} {status[0] if status else '-'} "
-                f"{(time.perf_counter() - started) * 1000:.1f}ms",
+                f"{request_line} {status} {(time.perf_counter() - started) * 1000:.1f}ms",
                 file=sys.stderr,
                 flush=True,
             )

@@ -1,0 +1,385 @@
+"""End-to-end tests in a real Chromium against a real `python todo.py`: flows, isolation, accessibility, screenshots.
+
+Chromium is Debian's (/usr/bin/chromium), never a downloaded one. Where it is missing
+the tests are skipped with the reason, except under CI (CI set), where that fails them.
+
+Regenerate the README's screenshots in docs/ with:
+
+    TODO_SCREENSHOTS=docs python -m pytest tests/test_browser.py -k screenshots
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD, ROOT, running, todo_servers
+
+CHROMIUM = Path(os.environ.get("TODO_CHROMIUM", "/usr/bin/chromium"))
+# Headless, offline: no background connections (this machine refuses them), no first-run UI.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = os.environ.get("TODO_SCREENSHOTS")
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def require(available, reason):
+    """Skip the test when something it needs is missing; under CI, fail it instead."""
+    if not available:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (required under CI)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Start Debian's Chromium headless with a fresh empty profile (Playwright makes one per launch)."""
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "the playwright package is not installed: pip install -r requirements-dev.txt")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Serve the site from one real `python todo.py` process on a fresh database."""
+    with running(todo_servers(1), tmp_path_factory.mktemp("browser") / "todo.db") as urls:
+        yield urls[0]
+
+
+@pytest.fixture
+def new_page(browser, site):
+    """Return a factory of pages, each in its own browser context (its own cookies), closed after the test."""
+    contexts = []
+
+    def make(**options):
+        """Open a page in a new context with these Playwright context options."""
+        context = browser.new_context(base_url=site, **options)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def expect(*args):
+    """Return Playwright's expect (imported late so the module loads without Playwright)."""
+    from playwright.sync_api import expect
+
+    return expect(*args)
+
+
+class Mouse:
+    """A user who clicks: fields are clicked then typed into, buttons and links clicked."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def type_into(self, field, text):
+        """Click the field, clear it and type."""
+        field.click()
+        field.press("ControlOrMeta+a")
+        self.page.keyboard.type(text)
+
+    def submit(self, field, button):
+        """Send the form by clicking its button."""
+        button.click()
+
+    def activate(self, control):
+        """Click a button, link or disclosure."""
+        control.click()
+
+
+class Keyboard(Mouse):
+    """A user without a mouse: Tab to reach every control, Enter to use it; focus must be visible."""
+
+    def tab_to(self, control, limit=60):
+        """Press Tab until the control has focus, failing if it cannot be reached."""
+        control.wait_for()
+        for _ in range(limit):
+            if control.evaluate("element => element === document.activeElement"):
+                outline = control.evaluate("element => getComputedStyle(element).outlineStyle")
+                assert outline != "none", f"no visible focus on {control}"
+                return
+            self.page.keyboard.press("Tab")
+        raise AssertionError(f"{control} cannot be reached with Tab")
+
+    def type_into(self, field, text):
+        """Tab to the field, select what is there and type over it."""
+        self.tab_to(field)
+        self.page.keyboard.press("ControlOrMeta+a")
+        self.page.keyboard.type(text)
+
+    def submit(self, field, button):
+        """Send the form by pressing Enter in the field."""
+        self.page.keyboard.press("Enter")
+
+    def activate(self, control):
+        """Tab to a button, link or disclosure and press Enter."""
+        self.tab_to(control)
+        self.page.keyboard.press("Enter")
+
+
+def item(page, no):
+    """Return the list item carrying data-no="no"."""
+    return page.locator(f'.todo-list li[data-no="{no}"]')
+
+
+def toggle(page, no):
+    """Return the button that marks item #no done or not done: the item itself."""
+    return item(page, no).get_by_role("button", name=re.compile(rf"^#{no} "))
+
+
+def titles(page):
+    """Return a locator of the shown items' titles."""
+    return page.locator(".todo-list li .title")
+
+
+def full_flow(page, user, username, site):
+    """Register, add three items, toggle, edit, filter, clear completed, sign out and in: check each step."""
+    page.goto("/register")
+    if isinstance(user, Keyboard):
+        expect(page.get_by_label("Username")).to_be_focused()  # autofocus: type straight away
+    user.type_into(page.get_by_label("Username"), username)
+    user.type_into(page.get_by_label("Password"), PASSWORD)
+    user.activate(page.get_by_role("button", name="Create account"))
+    expect(page).to_have_url(site + "/")
+    expect(page.get_by_role("status")).to_have_text(f"Welcome, {username}.")
+
+    new_title = page.get_by_label("New item")
+    for title in ("Buy oat milk", "Call the plumber", "Water the plants"):
+        user.type_into(new_title, title)
+        user.submit(new_title, page.get_by_role("button", name="Add", exact=True))
+        expect(page.get_by_role("status")).to_have_text(re.compile(r"Added #\d\."))
+    expect(titles(page)).to_have_text(["Buy oat milk", "Call the plumber", "Water the plants"])
+    expect(page.get_by_text("3 items left")).to_be_visible()
+
+    user.activate(toggle(page, 2))
+    expect(item(page, 2)).to_have_class("completed")
+    expect(toggle(page, 2)).to_have_attribute("aria-pressed", "true")
+    expect(item(page, 1)).not_to_have_class("completed")
+    expect(toggle(page, 1)).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_text("2 items left")).to_be_visible()
+
+    user.activate(item(page, 3).get_by_role("link", name="Edit #3"))
+    expect(page).to_have_url(site + "/items/3/edit")
+    edit_field = page.get_by_label("Title")
+    expect(edit_field).to_have_value("Water the plants")
+    user.type_into(edit_field, "  Water the plants and the herbs ")
+    user.submit(edit_field, page.get_by_role("button", name="Save"))
+    expect(page).to_have_url(site + "/")
+    expect(item(page, 3).locator(".title")).to_have_text("Water the plants and the herbs")
+
+    user.activate(page.get_by_role("link", name="Active"))
+    expect(page).to_have_url(site + "/active")
+    expect(page.get_by_role("link", name="Active")).to_have_attribute("aria-current", "page")
+    expect(titles(page)).to_have_text(["Buy oat milk", "Water the plants and the herbs"])
+    user.activate(page.get_by_role("link", name="Completed"))
+    expect(page).to_have_url(site + "/completed")
+    expect(titles(page)).to_have_text(["Call the plumber"])
+    expect(page.get_by_text("2 items left")).to_be_visible()  # counts all, whatever the filter
+
+    user.activate(page.get_by_role("button", name="Clear completed"))
+    expect(page).to_have_url(site + "/completed")  # stays on the filter it came from
+    expect(page.get_by_role("status")).to_have_text("Cleared 1 completed item.")
+    expect(titles(page)).to_have_count(0)
+    user.activate(page.get_by_role("link", name="All"))
+    expect(titles(page)).to_have_text(["Buy oat milk", "Water the plants and the herbs"])
+    expect(page.get_by_role("button", name="Clear completed")).to_have_count(0)
+
+    user.activate(page.get_by_role("button", name="Sign out"))
+    expect(page).to_have_url(site + "/login")
+    expect(page.get_by_role("status")).to_have_text("Signed out.")
+    page.goto("/")
+    expect(page).to_have_url(site + "/login")  # really signed out
+
+    user.type_into(page.get_by_label("Username"), username)
+    user.type_into(page.get_by_label("Password"), PASSWORD)
+    user.activate(page.get_by_role("button", name="Sign in"))
+    expect(page).to_have_url(site + "/")
+    expect(titles(page)).to_have_text(["Buy oat milk", "Water the plants and the herbs"])
+    expect(item(page, 1)).to_be_visible()
+    expect(item(page, 3)).to_be_visible()
+    expect(page.get_by_text("2 items left")).to_be_visible()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+@pytest.mark.parametrize("user_class", [Mouse, Keyboard], ids=["mouse", "keyboard"])
+def test_whole_flow(new_page, site, user_class, javascript):
+    """A new user does everything the list offers, by mouse or by keyboard, with JavaScript on or off."""
+    page = new_page(java_script_enabled=javascript)
+    full_flow(page, user_class(page), f"{user_class.__name__.lower()}-{'js' if javascript else 'nojs'}", site)
+
+
+def test_another_user_never_sees_the_first_users_items(new_page, site):
+    """Two browsers, two users, side by side: neither sees the other's items, even by number."""
+    alice, bob = new_page(), new_page()
+    for page, name in ((alice, "alice-two"), (bob, "bob-two")):
+        page.goto("/register")
+        page.get_by_label("Username").fill(name)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        expect(page).to_have_url(site + "/")
+    alice.get_by_label("New item").fill("Alice's surprise party")
+    alice.get_by_role("button", name="Add", exact=True).click()
+    expect(titles(alice)).to_have_text(["Alice's surprise party"])
+
+    bob.reload()
+    expect(bob.get_by_text("Nothing here yet.")).to_be_visible()
+    expect(bob.get_by_text("Alice's surprise party")).to_have_count(0)
+    answer = bob.request.get(site + "/export.json")
+    assert answer.json() == {"items": []}
+    bob.get_by_label("New item").fill("Bob's own #1")
+    bob.get_by_role("button", name="Add", exact=True).click()
+    expect(titles(bob)).to_have_text(["Bob's own #1"])
+    toggle(bob, 1).click()  # toggles Bob's #1, not Alice's
+    alice.reload()
+    expect(titles(alice)).to_have_text(["Alice's surprise party"])
+    expect(item(alice, 1)).not_to_have_class("completed")
+    expect(alice.get_by_text("Bob's own")).to_have_count(0)
+
+
+# --- Accessibility ----------------------------------------------------------------
+# axe-core (pinned in package.json, installed with `npm ci`) runs inside each rendered page:
+# labels and names of every control, landmarks, headings, and contrast from the computed colours.
+
+
+def seed(page, username, items, done=()):
+    """Register a user in this page's context and add the items, marking the given numbers done."""
+    page.goto("/register")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    for title in items:
+        page.get_by_label("New item").fill(title)
+        page.get_by_role("button", name="Add", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text(re.compile("Added"))
+    for no in done:
+        toggle(page, no).click()
+        expect(item(page, no)).to_have_class("completed")
+    page.goto("/")
+
+
+def axe_violations(page):
+    """Run axe-core's WCAG 2.1 A/AA and best-practice rules in the page; return the violations, readable."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """() => axe.run(document, {
+            runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+            resultTypes: ["violations"],
+        })"""
+    )
+    return [
+        f"{violation['id']}: {violation['help']} at {[node['target'] for node in violation['nodes']]}"
+        + "".join(f"\n    {node['failureSummary']}" for node in violation["nodes"][:2])
+        for violation in result["violations"]
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_passes_axe(new_page, site, scheme):
+    """Sign-in, sign-up, the list (items done and not, an error), the edit page, account, 404: no violations."""
+    require(AXE.exists(), f"axe-core is not installed at {AXE}: run npm ci")
+    page = new_page(bypass_csp=True, color_scheme=scheme)  # CSP would refuse the injected axe script
+    checked = {}
+    page.goto("/login")
+    checked["sign-in"] = axe_violations(page)
+    page.goto("/register")
+    page.get_by_label("Username").fill("x")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    checked["sign-up with an error"] = axe_violations(page)
+    seed(page, f"axe-{scheme}", ["Renew passport", "Book dentist", "Fix the bike light"], done=[2])
+    checked["list"] = axe_violations(page)
+    page.get_by_label("New item").fill(" ")
+    page.get_by_label("New item").press("Enter")
+    expect(page.get_by_role("alert")).to_be_visible()
+    checked["list with an error"] = axe_violations(page)
+    page.goto("/")
+    item(page, 3).get_by_role("link", name="Edit #3").click()
+    # Over the limit: the browser stops typing at 500, so take its maxlength away; the server refuses too.
+    page.get_by_label("Title").evaluate("field => field.removeAttribute('maxlength')")
+    page.get_by_label("Title").fill("x" * 501)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    checked["edit with an error"] = axe_violations(page)
+    page.goto("/completed")
+    checked["completed filter"] = axe_violations(page)
+    page.goto("/account")
+    checked["account"] = axe_violations(page)
+    page.goto("/no-such-page")
+    checked["404"] = axe_violations(page)
+    found = {name: violations for name, violations in checked.items() if violations}
+    assert not found, "\n".join(f"{name}:\n  " + "\n  ".join(v) for name, v in found.items())
+
+
+# --- Screenshots ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sam(browser, site):
+    """Return the browser state of a user, sam, signed in with a lived-in list (two items done)."""
+    context = browser.new_context(base_url=site)
+    try:
+        seed(
+            context.new_page(),
+            "sam",
+            [
+                "Renew passport before the trip",
+                "Book the dentist for Thursday",
+                "Buy oat milk, bread and apples",
+                "Reply to Maria about the garden",
+                "Fix the bike's back light",
+            ],
+            done=[2, 4],
+        )
+        return context.storage_state()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_screenshots(new_page, sam, tmp_path, scheme, size):
+    """Take the README's screenshots of the list; the page must fit the screen, with no sideways scroll."""
+    viewport = PHONE if size == "phone" else DESKTOP
+    page = new_page(
+        storage_state=sam,
+        color_scheme=scheme,
+        viewport=viewport,
+        device_scale_factor=2 if size == "phone" else 1,
+        is_mobile=size == "phone",
+        has_touch=size == "phone",
+    )
+    page.goto("/")
+    expect(titles(page)).to_have_count(5)
+    page.evaluate("() => document.activeElement.blur()")  # no focus ring or caret in the picture
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= viewport["width"], f"the page is {width}px wide on a {viewport['width']}px screen"
+    target = ROOT / SCREENSHOTS if SCREENSHOTS else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"list-{scheme}-{size}.png"
+    page.screenshot(path=str(path), animations="disabled", caret="hide")
+    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
