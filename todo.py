@@ -135,15 +135,28 @@ def transaction(db):
     db.execute("COMMIT")
 
 
+def use_wal(db):
+    """Switch the database to WAL, unless it is already (it is kept in the file)."""
+    # WAL lets readers and one writer work at once. Only a new database needs
+    # the switch, and the switch needs the file to itself: SQLite does not
+    # wait for that, so when several workers create the file together, the
+    # ones that lose the race try again until the winner has switched it.
+    deadline = time.monotonic() + 10
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def init_db(path):
     """Create the database and its schema if missing; safe on every start, in every worker."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = connect(path)
     try:
-        # WAL lets readers and one writer work at once; it is kept in the file,
-        # so only a new database needs the switch (which needs the file to itself).
-        if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            db.execute("PRAGMA journal_mode = WAL")
+        use_wal(db)
         # One transaction holding the write lock: workers starting together take turns.
         db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
     finally:

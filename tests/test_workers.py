@@ -234,3 +234,32 @@ def test_add_item_under_four_processes_in_tight_loops(tmp_path):
     numbers = [row[0] for row in db.execute("SELECT no FROM items WHERE user_id = ? ORDER BY no", (user_id,))]
     assert numbers == list(range(1, 1001))
     db.close()
+
+
+def start_together(database, start):
+    """Worker process: wait for the others, then prepare the database as every start does."""
+    import todo
+
+    start.wait(timeout=60)
+    try:
+        todo.init_db(database)
+        return todo.shared_secret_key(database)
+    except sqlite3.Error as error:
+        return f"failed: {error}"
+
+
+def test_workers_creating_a_new_database_together_all_start(tmp_path):
+    """Eight workers creating one new database at the same moment all start, sharing one key, in WAL."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, context.Pool(8) as pool:
+        for round_ in range(5):
+            database = tmp_path / f"todo-{round_}.db"
+            start = manager.Barrier(8)
+            keys = [
+                result.get(timeout=120)
+                for result in [pool.apply_async(start_together, (database, start)) for _ in range(8)]
+            ]
+            assert len(set(keys)) == 1 and not keys[0].startswith("failed"), keys
+            assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
