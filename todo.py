@@ -11,6 +11,7 @@ actions, command line.
 """
 
 import argparse
+import ctypes
 import functools
 import getpass
 import hmac
@@ -52,10 +53,26 @@ LOGIN_FAILURE_LIMIT = 10  # failed sign-ins for one username ...
 LOGIN_FAILURE_WINDOW = 15 * 60  # ... within this many seconds answer 429
 FILTERS = {"/": "All", "/active": "Active", "/completed": "Completed"}
 
+
+def return_big_blocks_to_the_system():
+    """Make glibc's malloc give every large block back to the system when it is freed."""
+    # Each argon2 hash borrows 19 MiB. Once one such block is freed, glibc
+    # raises its mmap threshold and keeps later ones in the arena of the thread
+    # that hashed: a worker whose 8 threads have each signed someone in keeps
+    # about 190 MB. A fixed threshold (its default, 128 KiB) stops that.
+    try:
+        ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError, TypeError):
+        pass  # not glibc (macOS, musl, Windows): nothing to tune
+
+
+return_big_blocks_to_the_system()
+
 # OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
 password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # Hashed against when the username is unknown, so that answer takes as long as a wrong password.
 DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
+
 
 bottle_app = bottle.Bottle()
 
@@ -118,14 +135,16 @@ def connect(path):
     # our back (its deferred BEGIN loses updates under several processes).
     db = sqlite3.connect(path, timeout=10, isolation_level=None)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA synchronous = NORMAL")  # in WAL: survives a crash, fast
     return db
 
 
 @contextmanager
 def transaction(db):
     """Run the block as one write transaction holding the write lock from the start."""
+    # Both settings are per connection, matter only to writes, and must be
+    # made outside a transaction: so they are made here, not for every read.
+    db.execute("PRAGMA foreign_keys = ON")  # enforce REFERENCES, cascade deletes
+    db.execute("PRAGMA synchronous = NORMAL")  # in WAL: survives a crash, no fsync per commit
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -526,11 +545,17 @@ def healthz():
 
 
 def load_items(db, user):
-    """Return the user's items in number order."""
-    return db.execute(
-        "SELECT no, title, done, created FROM items WHERE user_id = ? ORDER BY no",
+    """Return the user's items as [no, title, done, created] lists, in number order."""
+    # All of them in one row, as JSON. Python's sqlite3 lets go of the GIL
+    # for every row it steps through, and with 8 threads each time is a
+    # chance for another thread to cut in: one row made a page of 1,000 items
+    # about four times faster under load.
+    row = db.execute(
+        "SELECT json_group_array(json_array(no, title, done, created)) "
+        "FROM (SELECT no, title, done, created FROM items WHERE user_id = ? ORDER BY no)",
         (user["id"],),
-    ).fetchall()
+    ).fetchone()
+    return json.loads(row[0])
 
 
 def back_path():
@@ -542,18 +567,15 @@ def back_path():
 def show_list(user, path, error=None, status=200, title=""):
     """Render the list page with the given filter."""
     items = load_items(get_db(), user)
-    left = sum(1 for item in items if not item["done"])
-    shown = [
-        item
-        for item in items
-        if path == "/" or (path == "/active" and not item["done"]) or (path == "/completed" and item["done"])
-    ]
+    active = [item for item in items if not item[2]]  # item: [no, title, done, created]
+    completed = [item for item in items if item[2]]
+    shown = {"/": items, "/active": active, "/completed": completed}[path]
     return render(
         "list",
         status=status,
         items=shown,
         total=len(items),
-        left=left,
+        left=len(active),
         path=path,
         filters=FILTERS,
         error=error,
@@ -711,13 +733,8 @@ def export(user):
     """Return the user's items as JSON, in number order."""
     response.content_type = "application/json"
     items = [
-        {
-            "no": item["no"],
-            "title": item["title"],
-            "done": bool(item["done"]),
-            "created": item["created"],
-        }
-        for item in load_items(get_db(), user)
+        {"no": no, "title": title, "done": bool(done), "created": created}
+        for no, title, done, created in load_items(get_db(), user)
     ]
     return json.dumps({"items": items}, ensure_ascii=False, indent=1)
 
