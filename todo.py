@@ -607,10 +607,13 @@ def add_item(db, user_id, title):
         # The counter and the item change in one transaction holding the write
         # lock, so concurrent adds from any workers get 1, 2, 3... with no
         # duplicates and no gaps; deleting an item never frees its number.
-        no = db.execute(
+        counter = db.execute(
             "UPDATE users SET last_item_no = last_item_no + 1 WHERE id = ? RETURNING last_item_no",
             (user_id,),
-        ).fetchone()["last_item_no"]
+        ).fetchone()
+        if counter is None:  # the account was deleted, in another browser, since this request began
+            abort(404, "This account no longer exists.")
+        no = counter["last_item_no"]
         db.execute(
             "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
             (user_id, no, title, now_iso()),

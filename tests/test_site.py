@@ -602,3 +602,18 @@ def test_security_headers_everywhere(alice):
 
 def test_module_exposes_app_and_application():
     assert todo.app is todo.application
+
+
+def test_add_for_an_account_deleted_meanwhile_is_404_not_500(alice, database):
+    """An add that reaches the database after the account was deleted in another browser."""
+    import bottle
+
+    user_id = sqlite3.connect(database).execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    db = todo.connect(database)
+    with pytest.raises(bottle.HTTPError) as refused:
+        todo.add_item(db, user_id, "too late")
+    assert refused.value.status_code == 404
+    assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 0
+    db.close()
