@@ -961,11 +961,10 @@ def access_log(wsgi_app):
         finally:
             if hasattr(body, "close"):
                 body.close()  # WSGI: the app's iterable must be closed (a static file, say)
-            print(
-                f"{request_line} {status} {(time.perf_counter() - started) * 1000:.1f}ms",
-                file=sys.stderr,
-                flush=True,
-            )
+            # One write per line: print() writes the text and the newline
+            # separately, and two threads' lines could interleave between them.
+            sys.stderr.write(f"{request_line} {status} {(time.perf_counter() - started) * 1000:.1f}ms\n")
+            sys.stderr.flush()
 
     return logged
 
