@@ -1016,6 +1016,8 @@ def main(argv=None):
             create_user(db, args.name, read_new_password())
         except ValueError as error:
             sys.exit(f"adduser: {error}")
+        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
+            sys.exit("\nadduser: cancelled, no account created")
         finally:
             db.close()
         print(f"Created user {args.name}.")

@@ -472,6 +472,38 @@ def test_adduser_asks_twice_on_a_terminal(make_app, database):
     assert user_row(database, "erin") is None
 
 
+def test_adduser_cancelled_at_the_prompt_says_so(database):
+    """Ctrl-D at the password prompt ends adduser with a reason, not a traceback, and no account."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "todo.py"), "adduser", "fred"],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TODO_DATABASE": str(database)},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        prompts = b""
+        while b"Password: " not in prompts:
+            chunk = os.read(process.stderr.fileno(), 1024)
+            assert chunk, f"adduser ended before asking: {prompts!r}"
+            prompts += chunk
+        os.write(controller, b"\x04")  # Ctrl-D: end of input
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0
+    assert "cancelled" in stderr.decode() and "Traceback" not in stderr.decode()
+    assert user_row(database, "fred") is None
+
+
 # --- Headers ------------------------------------------------------------------------------
 
 
