@@ -432,7 +432,7 @@ def test_adduser_refuses_with_a_reason_and_an_exit_status(alice, database, name,
 
 
 def adduser_on_a_terminal(database, name, lines):
-    """Run adduser with a terminal for stdin, typing each line when its prompt appears."""
+    """Run adduser with a terminal for stdin, typing each line when its prompt appears (Ctrl-D: "\\x04")."""
     import pty
 
     controller, terminal = pty.openpty()
@@ -447,13 +447,13 @@ def adduser_on_a_terminal(database, name, lines):
     os.close(terminal)
     try:
         prompts = b""
-        for prompt, line in zip((b"Password: ", b"Again: "), lines, strict=True):
+        for prompt, line in zip((b"Password: ", b"Again: "), lines, strict=False):  # Ctrl-D ends after one
             while prompt not in prompts:  # type only at the prompt: getpass flushes earlier input
                 chunk = os.read(process.stderr.fileno(), 1024)
                 assert chunk, f"adduser ended before asking {prompt!r}: {prompts!r}"
                 prompts += chunk
             prompts = prompts.split(prompt, 1)[1]
-            os.write(controller, line.encode() + b"\n")
+            os.write(controller, line.encode() if line == "\x04" else line.encode() + b"\n")
         stdout, stderr = process.communicate(timeout=60)
     finally:
         os.close(controller)
@@ -474,33 +474,9 @@ def test_adduser_asks_twice_on_a_terminal(make_app, database):
 
 def test_adduser_cancelled_at_the_prompt_says_so(database):
     """Ctrl-D at the password prompt ends adduser with a reason, not a traceback, and no account."""
-    import pty
-
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "todo.py"), "adduser", "fred"],
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "TODO_DATABASE": str(database)},
-        start_new_session=True,
-    )
-    os.close(terminal)
-    try:
-        prompts = b""
-        while b"Password: " not in prompts:
-            chunk = os.read(process.stderr.fileno(), 1024)
-            assert chunk, f"adduser ended before asking: {prompts!r}"
-            prompts += chunk
-        os.write(controller, b"\x04")  # Ctrl-D: end of input
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode != 0
-    assert "cancelled" in stderr.decode() and "Traceback" not in stderr.decode()
+    status, _, stderr = adduser_on_a_terminal(database, "fred", ["\x04"])
+    assert status != 0
+    assert "cancelled" in stderr and "Traceback" not in stderr
     assert user_row(database, "fred") is None
 
 
