@@ -27,6 +27,7 @@
     </p>
     <ul class="todo-list">
       % for no, title, done, created in items:
+      % # Two written-out variants instead of {{...}} for the state: two escaped values fewer per item.
       % if done:
       <li data-no="{{no}}" class="completed">
         <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="true">
