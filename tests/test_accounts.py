@@ -526,7 +526,7 @@ def test_security_headers_on_a_server_error_too(alice, monkeypatch):
     def broken(*args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(todo, "load_items", broken)
+    monkeypatch.setattr(todo, "show_list", broken)
     answer = webtest.TestApp(alice.app, cookiejar=alice.cookiejar).get("/", expect_errors=True)
     assert answer.status_int == 500
     assert csp(answer)["default-src"] == ["'none'"]
