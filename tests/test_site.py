@@ -293,6 +293,18 @@ def test_script_in_title_is_escaped(alice):
     assert "&lt;script&gt;" in page.text
 
 
+def test_every_special_character_is_escaped_in_text_and_attributes(alice):
+    """A title can close neither an element nor a quoted attribute, on the list or the edit page."""
+    title = """Tom & Jerry's "best" <b>bits</b>"""
+    escaped = "Tom &amp; Jerry&#039;s &quot;best&quot; &lt;b&gt;bits&lt;/b&gt;"
+    post(alice, "/items", title=title)
+    assert f'<span class="title">{escaped}</span>' in alice.get("/").text
+    assert f'value="{escaped}"' in alice.get("/items/1/edit").text
+    answer = post(alice, "/items", title=title + "x" * 500)  # the form again, with the title kept
+    assert answer.status_int == 400 and f'value="{escaped}x' in answer.text
+    assert "<b>" not in answer.text and "Jerry's" not in answer.text
+
+
 def test_toggle(alice, database):
     post(alice, "/items", title="a")
     post(alice, "/items", title="b")

@@ -4,7 +4,9 @@
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>{{title}} · todo</title>
+% # Entities (&middot;, &times;) rather than the characters: a page of plain
+% # ASCII is turned into UTF-8 bytes in one copy, not character by character.
+<title>{{title}} &middot; todo</title>
 <link rel="stylesheet" href="/static/style.css">
 <link rel="icon" href="/static/icon.svg" type="image/svg+xml">
 </head>

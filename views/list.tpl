@@ -39,7 +39,7 @@
           <span class="no">#{{no}}</span> <span class="title">{{title}}</span>
         </button>
         <a class="edit" href="/items/{{no}}/edit">Edit<span class="visually-hidden"> #{{no}}</span></a>
-        <button class="delete" formaction="/items/{{no}}/delete" aria-label="Delete #{{no}}">×</button>
+        <button class="delete" formaction="/items/{{no}}/delete" aria-label="Delete #{{no}}">&times;</button>
       </li>
       % end
     </ul>
