@@ -1,6 +1,6 @@
 """Benchmark todo side by side with the seed recipes; print a markdown table.
 
-    python bench/run.py            # about 3 minutes: 3 runs of 5 s per row
+    python bench/run.py            # about 6 minutes: 3 runs of 5 s per row
     python bench/run.py --quick    # about 1 minute: 3 runs of 1 s per row (CI runs this)
 
 Needs wrk (Debian: `apt-get install wrk`) and the dev requirements (gunicorn, requests).
