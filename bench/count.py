@@ -18,8 +18,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlencode
 
+# The keys of profile_todo.PAGES, named here so that this process need not import todo.
 PAGES = ("list50", "add", "toggle", "list1000")
 
 
@@ -28,17 +28,7 @@ def child(page, requests):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import profile_todo
 
-    cookie, token, user_id = profile_todo.sign_up("counted")
-    profile_todo.fill(user_id, {"list50": 50, "list1000": 1000, "toggle": 1}.get(page, 0))
-    add_form = urlencode({"title": "An item", "csrf_token": token}).encode()
-    toggle_form = urlencode({"csrf_token": token}).encode()
-    requests_by_page = {
-        "list50": lambda: profile_todo.call("GET", "/", cookie),
-        "list1000": lambda: profile_todo.call("GET", "/", cookie),
-        "add": lambda: profile_todo.call("POST", "/items", cookie, add_form),
-        "toggle": lambda: profile_todo.call("POST", "/items/1/toggle", cookie, toggle_form),
-    }
-    request = requests_by_page[page]
+    request, _ = profile_todo.page_request(page)
     for _ in range(3):  # warm up: compile the templates
         assert request()[0].startswith(("200", "303"))
     for _ in range(requests):

@@ -81,6 +81,28 @@ def fill(user_id, count):
     db.close()
 
 
+# The pages measured here and by bench/count.py: their names, and how they are printed.
+PAGES = {
+    "list50": "GET / (50 items)",
+    "add": "POST /items (add)",
+    "toggle": "POST /items/1/toggle",
+    "list1000": "GET / (1,000 items)",
+}
+
+
+def page_request(page):
+    """Sign up a user for one of PAGES; return (a function that requests the page once, the user's id)."""
+    cookie, token, user_id = sign_up(page)
+    fill(user_id, {"list50": 50, "list1000": 1000, "toggle": 1}.get(page, 0))
+    if page == "add":
+        form = urlencode({"title": "An item", "csrf_token": token}).encode()
+        return (lambda: call("POST", "/items", cookie, form)), user_id
+    if page == "toggle":
+        form = urlencode({"csrf_token": token}).encode()
+        return (lambda: call("POST", "/items/1/toggle", cookie, form)), user_id
+    return (lambda: call("GET", "/", cookie)), user_id
+
+
 def per_request_us(function, repeat, batches=5):
     """Return the mean microseconds of one call, from the fastest of a few batches (the least disturbed)."""
     function()  # warm up: compiles templates, fills caches
@@ -99,21 +121,11 @@ def main():
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of each page")
     parser.add_argument("--repeat", type=int, default=200, help="calls per batch (a tenth for 1,000 items)")
     args = parser.parse_args()
-    list50, token50, id50 = sign_up("list50")
-    fill(id50, 50)
-    list1000, _, id1000 = sign_up("list1000")
-    fill(id1000, 1000)
-    adder, add_token, _ = sign_up("adder")
-    add_form = urlencode({"title": "An item", "csrf_token": add_token}).encode()
-    toggler, toggle_token, toggler_id = sign_up("toggler")
-    fill(toggler_id, 1)
-    toggle_form = urlencode({"csrf_token": toggle_token}).encode()
-    pages = {
-        "GET / (50 items)": lambda: call("GET", "/", list50),
-        "POST /items (add)": lambda: call("POST", "/items", adder, add_form),
-        "POST /items/1/toggle": lambda: call("POST", "/items/1/toggle", toggler, toggle_form),
-        "GET / (1,000 items)": lambda: call("GET", "/", list1000),
-    }
+    pages = {}
+    for page, name in PAGES.items():
+        pages[name], user_id = page_request(page)
+        if page == "list50":
+            id50 = user_id
     for name, page in pages.items():
         status = page()[0]
         assert status.startswith(("200", "303")), f"{name}: {status}"
