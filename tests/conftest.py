@@ -110,6 +110,12 @@ def json_payload(data):
     return zlib.compress(json.dumps(data).encode())
 
 
+def cookie_data(app):
+    """Return what the app's session cookie holds (signed, not encrypted: anyone can read it)."""
+    value = app.cookies["todo_session"].strip('"')
+    return json.loads(zlib.decompress(base64.b64decode(value[40:])))  # after 40 hex digits of signature
+
+
 def post(app, path, **fields):
     """POST a form the way a browser would, with the session's csrf_token."""
     token = csrf_of(app.get("/account" if path.startswith("/account") else "/"))

@@ -1,7 +1,5 @@
 """In-process tests of the account protections: revocation, lifetime, throttling, rehash, sign-up, headers."""
 
-import base64
-import json
 import os
 import pickle
 import re
@@ -10,7 +8,6 @@ import statistics
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import argon2
@@ -21,6 +18,7 @@ from conftest import (
     PASSWORD,
     ROOT,
     TestApp,
+    cookie_data,
     copy_session,
     csrf_of,
     forge_cookie,
@@ -47,12 +45,6 @@ def count(database, sql, *args):
     """Return the single number a query gives."""
     with sqlite3.connect(database) as db:
         return db.execute(sql, args).fetchone()[0]
-
-
-def cookie_data(app):
-    """Return what the app's session cookie holds (signed, not encrypted: anyone can read it)."""
-    value = app.cookies["todo_session"].strip('"')
-    return json.loads(zlib.decompress(base64.b64decode(value[40:])))
 
 
 def signed_in(app):
