@@ -1,5 +1,6 @@
 """In-process tests of every page and action in SPEC.md, on a fresh database each."""
 
+import gc
 import re
 import sqlite3
 from datetime import UTC
@@ -293,6 +294,27 @@ def test_every_special_character_is_escaped_in_text_and_attributes(alice):
     answer = post(alice, "/items", title=title + "x" * 500)  # the form again, with the title kept
     assert answer.status_int == 400 and f'value="{escaped}x' in answer.text
     assert "<b>" not in answer.text and "Jerry's" not in answer.text
+
+
+def test_a_served_page_leaves_no_items_for_the_cycle_collector(alice):
+    """Once the list page is sent, its items are freed at once, not held in reference cycles until Python's GC runs."""
+    for number in range(3):
+        post(alice, "/items", title=f"Item to be freed {number}")
+    gc.collect()
+    gc.disable()  # no collection may run between the page and the count below
+    gc.set_debug(gc.DEBUG_SAVEALL)  # keep what the collection finds, to look at it
+    try:
+        page = alice.get("/")
+        gc.collect()
+        # Anything found unreachable that still refers to an item's title
+        # (the items, the rendered page) would have waited for the collector.
+        held = [obj for obj in gc.garbage if any("Item to be freed 1" in str(ref) for ref in gc.get_referents(obj))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert "Item to be freed 1" in page.text
+    assert held == []
 
 
 def test_toggle(alice, database):
