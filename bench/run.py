@@ -1,7 +1,7 @@
 """Benchmark todo side by side with the seed recipes; print a markdown table.
 
-    python bench/run.py            # about 6 minutes: 3 runs of 5 s per row
-    python bench/run.py --quick    # about 1 minute: 3 runs of 1 s per row (CI runs this)
+    python bench/run.py            # about 7 minutes: 3 runs of 5 s per row
+    python bench/run.py --quick    # about 2 minutes: 3 runs of 1 s per row (CI runs this)
 
 Needs wrk (Debian: `apt-get install wrk`) and the dev requirements (gunicorn, requests).
 It starts every server itself on free loopback ports, in a scratch directory, and
@@ -226,13 +226,21 @@ def counter_value(url):
         return int(answer.read())
 
 
-def check_counter(servers, url):
-    """Hammer a counter: return (distinct numbers in 1,000 answers, does the count survive a restart)."""
-    numbers = hammer(lambda: counter_value(url))
-    for server in servers:  # the whole recipe goes down, as in a deploy or a reboot
+def restart_all(servers):
+    """Stop the whole recipe, then start it again in order, as a deploy or a reboot does."""
+    for server in servers:
         server.stop()
     for server in servers:
         server.start()
+
+
+def check_counter(servers, url):
+    """Hammer a counter: return (distinct numbers in 1,000 answers, does the count survive a restart)."""
+    # From a fresh start: after the throughput rows each worker's own count
+    # sits in a range of its own, and duplicates would not show.
+    restart_all(servers)
+    numbers = hammer(lambda: counter_value(url))
+    restart_all(servers)
     return len(set(numbers)), counter_value(url) > max(numbers)
 
 
@@ -252,6 +260,12 @@ def memory_mb(pid):
     """Return the process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB."""
     status = Path(f"/proc/{pid}/status").read_text()
     return tuple(int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024 for field in ("VmRSS", "VmHWM"))
+
+
+def children(pid):
+    """Return the ids of the process's children (gunicorn's workers)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(child) for task in tasks.iterdir() for child in (task / "children").read_text().split()]
 
 
 def machine():
@@ -312,7 +326,9 @@ def run(workdir, seconds, runs):
         small_user, big_user = User(small, "list50"), User(big, "list50")
         fill(small.env["TODO_DATABASE"], small_user.id, 50, first_other_user=1000, others=1000)
         fill(big.env["TODO_DATABASE"], big_user.id, 50, first_other_user=1000, others=ROWS_IN_BIG_DATABASE)
-        adder4 = User(todo4, "adder")
+        adder4, list50_4, list1000_4 = (User(todo4, name) for name in ("adder", "list50", "list1000"))
+        fill(todo4.env["TODO_DATABASE"], list50_4.id, 50)
+        fill(todo4.env["TODO_DATABASE"], list1000_4.id, 1000)
 
         def page(user):
             """Return a wrk script that GETs a page as the user."""
@@ -335,6 +351,8 @@ def run(workdir, seconds, runs):
             ("seed: naive global counter, gunicorn -w 4", naive.url + "/", None),
             ("seed: BaseManager dict + lock, gunicorn -w 4", shared.url + "/", None),
             ("todo add item, gunicorn -w 4", todo4.url + "/items", form(adder4, "&title=Benchmark+item")),
+            ("todo list page, 50 items, gunicorn -w 4", todo4.url + "/", page(list50_4)),
+            ("todo list page, 1,000 items, gunicorn -w 4", todo4.url + "/", page(list1000_4)),
         ]
         rates = {label: [] for label, _, _ in rows}
         ratios = {label: [] for label, _, _ in rows}
@@ -356,6 +374,7 @@ def run(workdir, seconds, runs):
                     if count:
                         failures[name] = failures.get(name, 0) + count
         rss, peak = memory_mb(todo.process.pid)
+        worker_rss, worker_peak = max(memory_mb(pid) for pid in children(todo4.process.pid))
 
         print("correctness: 1,000 requests at concurrency 50, then a restart ...", file=sys.stderr, flush=True)
         correctness = {
@@ -382,6 +401,8 @@ def run(workdir, seconds, runs):
         "hello measured just before that row.",
         f"List page with {ROWS_IN_BIG_DATABASE:,} other items vs 1,000: {slowdown:.2f}x the time per request.",
         f"Memory of the `python todo.py` process (8 threads) after its load: RSS {rss:.1f} MiB, peak {peak:.1f} MiB.",
+        f"Memory of the largest `gunicorn -w 4` worker after its load: RSS {worker_rss:.1f} MiB, "
+        f"peak {worker_peak:.1f} MiB.",
         f"Machine: {machine()}.",
     ]
     if failures:
