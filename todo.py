@@ -33,7 +33,7 @@ import argon2
 import bottle
 from beaker.middleware import SessionMiddleware
 from beaker.session import CookieSession
-from bottle import abort, redirect, request, response
+from bottle import HTTPResponse, abort, request, response
 
 # --- Configuration ---------------------------------------------------------
 # Constants and settings read once at start. None of them changes while the
@@ -414,7 +414,7 @@ def login_required(handler):
     def wrapper(*args, **kwargs):
         user = current_user()
         if user is None:
-            redirect("/login", 303)
+            see_other("/login")
         return handler(user, *args, **kwargs)
 
     return wrapper
@@ -498,6 +498,19 @@ def forget_login_attempt(db, username_key):
 
 
 # --- Pages and actions -----------------------------------------------------
+
+
+def see_other(path):
+    """Answer 303 See Other: the browser loads this page of the site next (Post/Redirect/Get)."""
+    # A relative Location, which HTTP allows: the browser resolves it against
+    # the address it used, so it stays on https:// behind any proxy. Bottle's
+    # redirect() builds an absolute URL from the Host and X-Forwarded-Host
+    # headers instead, which anyone can forge (a malformed one made it fail).
+    answer = response.copy(cls=HTTPResponse)  # keeps headers already set, as redirect() does
+    answer.status = 303
+    answer.body = ""
+    answer.set_header("Location", path)
+    raise answer
 
 
 def form_field(name):
@@ -683,7 +696,7 @@ def list_page():
     # items in one statement.
     user = current_user(with_items=True)
     if user is None:
-        redirect("/login", 303)
+        see_other("/login")
     return show_list(user["items"], request.path)
 
 
@@ -727,7 +740,7 @@ def add(user):
         return show_list(items, back_path(), error=error, status=400, title=title[: MAX_TITLE * 2])
     no = add_item(get_db(), user["id"], title)
     flash(f"Added #{no}.")
-    redirect(back_path(), 303)
+    see_other(back_path())
 
 
 def item_number(no):
@@ -754,7 +767,7 @@ def change_item(user, no, sql, values=()):
 def toggle(user, no):
     """Mark the item done, or not done again."""
     change_item(user, no, "UPDATE items SET done = 1 - done WHERE user_id = ? AND no = ?")
-    redirect(back_path(), 303)
+    see_other(back_path())
 
 
 def find_item(user, no):
@@ -789,7 +802,7 @@ def edit(user, no):
         item = find_item(user, no)
         return render("edit", status=400, no=item["no"], title=title[: MAX_TITLE * 2], error=error)
     change_item(user, no, "UPDATE items SET title = ? WHERE user_id = ? AND no = ?", (title,))
-    redirect(back_path(), 303)
+    see_other(back_path())
 
 
 @bottle_app.post("/items/<no:re:[0-9]+>/delete")
@@ -798,7 +811,7 @@ def delete(user, no):
     """Delete the item."""
     change_item(user, no, "DELETE FROM items WHERE user_id = ? AND no = ?")
     flash(f"Deleted #{int(no)}.")
-    redirect(back_path(), 303)
+    see_other(back_path())
 
 
 @bottle_app.post("/items/toggle-all")
@@ -812,7 +825,7 @@ def toggle_all(user):
             "UPDATE items SET done = ? WHERE user_id = ?",
             (1 if not_done[0] else 0, user["id"]),
         )
-    redirect(back_path(), 303)
+    see_other(back_path())
 
 
 @bottle_app.post("/items/clear-completed")
@@ -823,7 +836,7 @@ def clear_completed(user):
     with transaction(db):
         cleared = db.execute("DELETE FROM items WHERE user_id = ? AND done", (user["id"],)).rowcount
     flash(f"Cleared {cleared} completed item{'' if cleared == 1 else 's'}.")
-    redirect(back_path(), 303)
+    see_other(back_path())
 
 
 @bottle_app.get("/export.json")
@@ -844,7 +857,7 @@ def register_form():
     if bottle_app.config["todo.signup"] != "open":
         abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
     if current_user():
-        redirect("/", 303)
+        see_other("/")
     return render("login", page="register", error=None, username="")
 
 
@@ -866,14 +879,14 @@ def register():
         )
     sign_in(user_id, 1)
     flash(f"Welcome, {username}.")
-    redirect("/", 303)
+    see_other("/")
 
 
 @bottle_app.get("/login")
 def login_form():
     """Show the sign-in form."""
     if current_user():
-        redirect("/", 303)
+        see_other("/")
     return render("login", page="login", error=None, username="")
 
 
@@ -916,14 +929,14 @@ def login():
                 (password_hasher.hash(password), user["id"], user["password_hash"]),
             )
     sign_in(user["id"], user["session_version"])
-    redirect("/", 303)
+    see_other("/")
 
 
 @bottle_app.post("/logout")
 def logout():
     """Sign out this browser."""
     sign_out("Signed out.")
-    redirect("/login", 303)
+    see_other("/login")
 
 
 @bottle_app.get("/account")
@@ -971,7 +984,7 @@ def change_password(user):
         ).fetchone()["session_version"]
     sign_in(user["id"], version)
     flash("Password changed. Every other browser is signed out.")
-    redirect("/account", 303)
+    see_other("/account")
 
 
 @bottle_app.post("/account/logout-all")
@@ -985,7 +998,7 @@ def logout_all(user):
             (user["id"],),
         )
     sign_out("Signed out everywhere.")
-    redirect("/login", 303)
+    see_other("/login")
 
 
 @bottle_app.post("/account/delete")
@@ -1002,7 +1015,7 @@ def delete_account(user):
     with transaction(db):
         db.execute("DELETE FROM users WHERE id = ?", (user["id"],))  # items go with it (ON DELETE CASCADE)
     sign_out("Your account and all its items are deleted.")
-    redirect("/login", 303)
+    see_other("/login")
 
 
 def create_app(environ=os.environ):
