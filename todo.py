@@ -514,13 +514,16 @@ def see_other(path):
 
 
 def form_field(name):
-    """Return a form field as text ('' when missing or not text), decoded as UTF-8."""
+    """Return a form field as text decoded from UTF-8, '' when missing; 400 when it is not text."""
     try:
         # getunicode, not get(): Bottle's get() gives latin-1 mojibake for UTF-8.
         value = request.forms.getunicode(name)
+        sent = name in request.POST  # POST holds file uploads too; forms does not
     except (bottle.MultipartError, ValueError, LookupError):  # LookupError: an unknown charset=
         abort(400, "The form could not be read.")
-    return value if isinstance(value, str) else ""
+    if value is None and sent:  # bytes that are not UTF-8, or a file where text belongs
+        abort(400, f"The form's {name} field is not UTF-8 text.")
+    return value or ""
 
 
 @bottle_app.hook("before_request")
@@ -754,12 +757,14 @@ def item_number(no):
 
 
 def change_item(user, no, sql, values=()):
-    """Run one statement on the user's item #no; 404 when the user has no such item."""
+    """Run one statement on the user's item #no and return the number; 404 when there is no such item."""
+    no = item_number(no)
     db = get_db()
     with transaction(db):
-        changed = db.execute(sql, (*values, user["id"], item_number(no))).rowcount
+        changed = db.execute(sql, (*values, user["id"], no)).rowcount
     if not changed:
         abort(404, f"You have no item #{no}.")
+    return no
 
 
 @bottle_app.post("/items/<no:re:[0-9]+>/toggle")
@@ -772,10 +777,9 @@ def toggle(user, no):
 
 def find_item(user, no):
     """Return the user's item #no; 404 when the user has no such item."""
+    no = item_number(no)
     item = (
-        get_db()
-        .execute("SELECT no, title, done FROM items WHERE user_id = ? AND no = ?", (user["id"], item_number(no)))
-        .fetchone()
+        get_db().execute("SELECT no, title, done FROM items WHERE user_id = ? AND no = ?", (user["id"], no)).fetchone()
     )
     if item is None:
         abort(404, f"You have no item #{no}.")  # never say more about a number that is not theirs
@@ -796,6 +800,8 @@ def edit(user, no):
     """Rename the item; a title empty after trimming deletes it."""
     title = form_field("title").strip()
     if not title:
+        if "title" not in request.forms:  # a broken form, not a wish to delete
+            abort(400, "The form has no title.")
         return delete(no)
     error = check_title(title)
     if error:
@@ -809,8 +815,8 @@ def edit(user, no):
 @login_required
 def delete(user, no):
     """Delete the item."""
-    change_item(user, no, "DELETE FROM items WHERE user_id = ? AND no = ?")
-    flash(f"Deleted #{int(no)}.")
+    no = change_item(user, no, "DELETE FROM items WHERE user_id = ? AND no = ?")
+    flash(f"Deleted #{no}.")
     see_other(back_path())
 
 

@@ -400,6 +400,26 @@ def test_empty_edit_deletes(alice, database):
     assert items_in(database) == [(2, "keep", 0)]
 
 
+def test_edit_without_a_readable_title_is_400_and_deletes_nothing(alice, database):
+    """Only a title sent and blank deletes: a missing field, bytes that are not UTF-8 or a file do not."""
+    post(alice, "/items", title="keep me")
+    token = csrf_of(alice.get("/"))
+    missing = alice.post("/items/1/edit", {"csrf_token": token}, expect_errors=True)
+    assert missing.status_int == 400 and "no title" in missing.text
+    latin1 = alice.post(
+        "/items/1/edit",
+        f"csrf_token={token}&title=caf%E9".encode(),
+        content_type="application/x-www-form-urlencoded",
+        expect_errors=True,
+    )
+    assert latin1.status_int == 400 and "not UTF-8 text" in latin1.text
+    upload = alice.post(
+        "/items/1/edit", {"csrf_token": token}, upload_files=[("title", "title.txt", b"x")], expect_errors=True
+    )
+    assert upload.status_int == 400
+    assert items_in(database) == [(1, "keep me", 0)]
+
+
 def test_edit_refuses_too_long_title(alice, database):
     post(alice, "/items", title="old")
     answer = post(alice, "/items/1/edit", title="z" * 501)
@@ -445,6 +465,19 @@ def test_numbers_that_are_not_the_users_are_404(alice, number):
     for action in ("toggle", "edit", "delete"):
         answer = post(alice, f"/items/{number}/{action}", title="x")
         assert answer.status_int == (303 if number.lstrip("0") == "1" else 404)
+
+
+def test_a_number_padded_with_thousands_of_zeros_still_names_the_item(alice, database):
+    """Past Python's 4,300-digit limit for int(): still the item, and never a 500 after the change."""
+    post(alice, "/items", title="a")
+    post(alice, "/items", title="b")
+    zeros = "0" * 5000
+    assert post(alice, f"/items/{zeros}1/toggle").status_int == 303
+    assert post(alice, f"/items/{zeros}2/edit", title="   ").status_int == 303
+    assert "Deleted #2." in alice.get("/").text
+    missing = post(alice, f"/items/{zeros}9/delete")
+    assert missing.status_int == 404 and "You have no item #9." in missing.text
+    assert items_in(database) == [(1, "a", 1)]
 
 
 @pytest.mark.parametrize("path", ["/items/abc/toggle", "/items/-1/toggle", "/items/1.5/delete"])
@@ -578,7 +611,7 @@ def test_invalid_utf8_is_400_not_500(alice):
         content_type="application/x-www-form-urlencoded",
         expect_errors=True,
     )
-    assert answer.status_int == 400
+    assert answer.status_int == 400 and "not UTF-8 text" in answer.text
 
 
 def test_broken_multipart_is_400(alice):
