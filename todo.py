@@ -386,15 +386,15 @@ def load_session_user(with_items):
     return user
 
 
-def sign_in(user_id, session_version):
-    """Start a fresh session for the user: a new cookie, a new token (no fixation)."""
+def sign_in(user_id, session_version, csrf=None):
+    """Start a fresh session for the user: a new cookie, and a new form token unless given one (no fixation)."""
     sess = session()
     sess.invalidate()
     sess.update(
         uid=user_id,
         ver=session_version,
         since=int(time.time()),
-        csrf=secrets.token_urlsafe(32),
+        csrf=csrf or secrets.token_urlsafe(32),
     )
     sess.save()
 
@@ -988,7 +988,8 @@ def change_password(user):
             "RETURNING session_version",
             (new_hash, user["id"]),
         ).fetchone()["session_version"]
-    sign_in(user["id"], version)
+    # This browser stays in, and so do the forms in its other tabs: same token.
+    sign_in(user["id"], version, csrf=csrf_token())
     flash("Password changed. Every other browser is signed out.")
     see_other("/account")
 

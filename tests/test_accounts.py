@@ -107,6 +107,15 @@ def test_change_password_keeps_this_browser_and_signs_out_the_others(alice, phon
     assert login(fresh, "alice", "a brand new secret").status_int == 303
 
 
+def test_change_password_keeps_the_forms_in_this_browsers_other_tabs(alice, phone):
+    """SPEC: the token stays valid for all the session's tabs, and this browser stays in."""
+    other_tab = csrf_of(alice.get("/"))  # a list page left open in another tab
+    assert post(alice, "/account/password", password=PASSWORD, new_password="a brand new secret").status_int == 303
+    assert alice.post("/items", {"title": "from the other tab", "csrf_token": other_tab}).status_int == 303
+    assert "from the other tab" in alice.get("/").text
+    assert not signed_in(phone)
+
+
 @pytest.mark.parametrize(
     ("current", "new", "reason"),
     [
