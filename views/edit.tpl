@@ -7,7 +7,7 @@
   <form class="stacked" method="post" action="/items/{{no}}/edit">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
     <label for="edit-title">Title</label>
-    <input id="edit-title" name="title" value="{{title}}" autofocus autocomplete="off" maxlength="500"
+    <input id="edit-title" name="title" value="{{title}}" autofocus autocomplete="off"
            aria-describedby="edit-hint">
     <p class="hint" id="edit-hint">Leave it empty to delete the item.</p>
     <button class="primary">Save</button>

@@ -6,7 +6,7 @@
     <input type="hidden" name="back" value="{{path}}">
     <label for="new-title" class="visually-hidden">New item</label>
     <input id="new-title" name="title" value="{{title}}" placeholder="What needs to be done?"
-           autofocus autocomplete="off" required maxlength="500"
+           autofocus autocomplete="off" required
            % if error:
            aria-invalid="true" aria-describedby="form-error"
            % end
