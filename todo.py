@@ -1113,7 +1113,7 @@ def main(argv=None):
     parser.add_argument(
         "--port",
         type=int,
-        default=int(os.environ.get("PORT") or 8080),
+        default=os.environ.get("PORT") or "8080",  # argparse turns it into an int, or says what is wrong
         help="default $PORT or 8080",
     )
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8)")

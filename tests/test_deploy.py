@@ -207,6 +207,14 @@ def test_procfile_guide(tmp_path):
     assert not (tmp_path / "deploy-2" / "data").exists()
 
 
+def test_a_port_that_is_not_a_number_is_refused_with_a_reason(tmp_path):
+    """PORT=abc, a typo in a platform's settings: a usage error that names it, not a traceback."""
+    env = {**os.environ, "PORT": "abc", "TODO_DATABASE": str(tmp_path / "todo.db")}
+    done = subprocess.run([sys.executable, str(ROOT / "todo.py")], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "invalid int value: 'abc'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def unit_settings(unit, section="Service"):
     """Return a systemd unit section's settings as (key, value) pairs, in order (keys may repeat)."""
     body = unit.split(f"[{section}]\n", 1)[1].split("\n[", 1)[0]
