@@ -65,6 +65,20 @@ def test_database_uses_wal(app, database):
     assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_write_holds_the_write_lock_from_its_start(app, database):
+    """transaction() begins IMMEDIATE: until it ends, no other connection can begin a write."""
+    # A deferred BEGIN would let two workers both read "the next number is 7" before either writes.
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    db = todo.connect(database)
+    with todo.transaction(db):
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    other.execute("BEGIN IMMEDIATE")  # free again once it has committed
+    other.execute("ROLLBACK")
+    db.close()
+    other.close()
+
+
 def test_secret_key_is_generated_once_and_kept_in_the_database(database, make_app):
     make_app()
     make_app()
@@ -576,6 +590,16 @@ def test_body_over_64_kib_is_413(alice, database):
         expect_errors=True,
     )
     assert multipart.status_int == 413
+    assert items_in(database) == []
+
+
+def test_body_just_under_64_kib_is_read(alice, database):
+    """The limit is 64 KiB, not less: a body just under it reaches the form check (400 with the reason)."""
+    token = csrf_of(alice.get("/"))
+    body = f"csrf_token={token}&title=".encode()
+    body += b"x" * (64 * 1024 - len(body))
+    answer = alice.post("/items", body, content_type="application/x-www-form-urlencoded", expect_errors=True)
+    assert answer.status_int == 400 and "at most 500 characters" in answer.text
     assert items_in(database) == []
 
 

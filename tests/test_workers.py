@@ -3,12 +3,13 @@
 import re
 import sqlite3
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import Browser, csrf_of, running, todo_servers
+from conftest import Browser, csrf_of, forge_cookie, json_payload, running, todo_servers
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +20,19 @@ def four_workers(tmp_path_factory):
         yield urls, database
 
 
-def test_workers_share_one_generated_key(four_workers):
+def test_workers_started_together_all_sign_with_the_one_key_kept_in_the_database(four_workers):
+    """One key is stored, and a cookie signed with it (by nobody but this test) opens the list on all four."""
     urls, database = four_workers
-    keys = sqlite3.connect(database).execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchall()
+    Browser().register(urls[0], "bianca")
+    with sqlite3.connect(database) as db:
+        keys = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchall()
+        (user_id,) = db.execute("SELECT id FROM users WHERE username = 'bianca'").fetchone()
     assert len(keys) == 1
+    session = {"uid": user_id, "ver": 1, "since": int(time.time()), "csrf": "t"}
+    cookie = {"todo_session": forge_cookie(keys[0][0], json_payload(session))}
+    for url in urls:
+        page = requests.get(url + "/", cookies=cookie, allow_redirects=False)
+        assert page.status_code == 200 and "bianca" in page.text
 
 
 def test_cookie_from_one_worker_works_on_all(four_workers):
