@@ -20,6 +20,11 @@ def items_in(database, username="alice"):
         ).fetchall()
 
 
+def post_raw(app, path, body):
+    """POST bytes as a url-encoded form exactly as given, for bodies a browser-like client would not send."""
+    return app.post(path, body, content_type="application/x-www-form-urlencoded", expect_errors=True)
+
+
 def shown_numbers(page):
     """Return the item numbers a list page shows, in order."""
     return [int(no) for no in re.findall(r'data-no="(\d+)"', page.text)]
@@ -420,12 +425,7 @@ def test_edit_without_a_readable_title_is_400_and_deletes_nothing(alice, databas
     token = csrf_of(alice.get("/"))
     missing = alice.post("/items/1/edit", {"csrf_token": token}, expect_errors=True)
     assert missing.status_int == 400 and "no title" in missing.text
-    latin1 = alice.post(
-        "/items/1/edit",
-        f"csrf_token={token}&title=caf%E9".encode(),
-        content_type="application/x-www-form-urlencoded",
-        expect_errors=True,
-    )
+    latin1 = post_raw(alice, "/items/1/edit", f"csrf_token={token}&title=caf%E9".encode())
     assert latin1.status_int == 400 and "not UTF-8 text" in latin1.text
     upload = alice.post(
         "/items/1/edit", {"csrf_token": token}, upload_files=[("title", "title.txt", b"x")], expect_errors=True
@@ -598,7 +598,7 @@ def test_body_just_under_64_kib_is_read(alice, database):
     token = csrf_of(alice.get("/"))
     body = f"csrf_token={token}&title=".encode()
     body += b"x" * (64 * 1024 - len(body))
-    answer = alice.post("/items", body, content_type="application/x-www-form-urlencoded", expect_errors=True)
+    answer = post_raw(alice, "/items", body)
     assert answer.status_int == 400 and "at most 500 characters" in answer.text
     assert items_in(database) == []
 
@@ -629,12 +629,7 @@ def test_chunked_body_over_64_kib_is_413(alice, database):
 
 def test_invalid_utf8_is_400_not_500(alice):
     token = csrf_of(alice.get("/"))
-    answer = alice.post(
-        "/items",
-        f"csrf_token={token}&title=%ff%fe".encode(),
-        content_type="application/x-www-form-urlencoded",
-        expect_errors=True,
-    )
+    answer = post_raw(alice, "/items", f"csrf_token={token}&title=%ff%fe".encode())
     assert answer.status_int == 400 and "not UTF-8 text" in answer.text
 
 
