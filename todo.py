@@ -518,10 +518,11 @@ def form_field(name):
     try:
         # getunicode, not get(): Bottle's get() gives latin-1 mojibake for UTF-8.
         value = request.forms.getunicode(name)
-        sent = name in request.POST  # POST holds file uploads too; forms does not
     except (bottle.MultipartError, ValueError, LookupError):  # LookupError: an unknown charset=
         abort(400, "The form could not be read.")
-    if value is None and sent:  # bytes that are not UTF-8, or a file where text belongs
+    # None: missing, or sent as bytes that are not UTF-8 or as a file, which
+    # request.POST holds (already read above) and request.forms does not.
+    if value is None and name in request.POST:
         abort(400, f"The form's {name} field is not UTF-8 text.")
     return value or ""
 
