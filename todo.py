@@ -1,13 +1,11 @@
 """todo: a small multi-user to-do site that stays right under many threads and workers.
 
-Where does state live? Not in this process. Everything a request needs is read
-fresh on every request: who you are from the signed session cookie, your items
-from the SQLite database. The module holds configuration and code, never data,
-so any number of threads (waitress) and worker processes (gunicorn -w 4,
-PythonAnywhere) agree on every user's list.
-
-Read it top to bottom: configuration, database, sessions and users, pages and
-actions, command line.
+Where does state live? Not in this process. A module global goes stale once read, is shared
+by every user, and differs in each worker process. So who you are travels with each request
+in a signed cookie, everything else lives in SQLite and is read fresh by every request, and
+every write takes the database's write lock before it reads: any number of threads and
+processes agree. Read it top to bottom: configuration, database, sessions and users, request
+safety, pages and actions, the app and the command line. The speed-ups come last.
 """
 
 import argparse
@@ -33,48 +31,22 @@ import argon2
 import bottle
 from beaker.middleware import SessionMiddleware
 from beaker.session import CookieSession
-from bottle import HTTPResponse, abort, request, response
+from bottle import HTTPError, HTTPResponse, abort, request, response
 
 # --- Configuration ---------------------------------------------------------
-# Constants and settings read once at start. None of them changes while the
-# process runs, so reading them at import is safe: they are not data.
+# Constants, and the settings read from the environment when an app is made.
+# None of them changes while the process runs: they are not data.
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent  # every path starts here, never at the working directory
 DEFAULT_DATABASE = ROOT / "data" / "todo.db"
-STATIC_ROOT = ROOT / "static"
-bottle.TEMPLATE_PATH.insert(0, str(ROOT / "views"))
-
+VIEWS, STATIC = (str(ROOT / "views"),), ROOT / "static"
 MAX_BODY = 64 * 1024  # bytes; anything bigger is refused with 413
 MAX_TITLE = 500  # characters, after trimming
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024  # characters
-SESSION_LIFETIME = timedelta(days=30)  # absolute: a sign-in lasts this long at most
-LOGIN_FAILURE_LIMIT = 10  # failed sign-ins for one username ...
-LOGIN_FAILURE_WINDOW = 15 * 60  # ... within this many seconds answer 429
-FILTERS = {"/": "All", "/active": "Active", "/completed": "Completed"}
-
-
-def return_big_blocks_to_the_system():
-    """Make glibc's malloc give every large block back to the system when it is freed."""
-    # Each argon2 hash borrows 19 MiB. Once one such block is freed, glibc
-    # raises its mmap threshold and keeps later ones in the arena of the thread
-    # that hashed: a worker whose 8 threads have each signed someone in keeps
-    # about 190 MB. A fixed threshold (its default, 128 KiB) stops that.
-    try:
-        ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError, TypeError):
-        pass  # not glibc (macOS, musl, Windows): nothing to tune
-
-
-return_big_blocks_to_the_system()
-
-# OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
-password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-# Hashed against when the username is unknown, so that answer takes as long as a wrong password.
-DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
-
-
-bottle_app = bottle.Bottle()
+SESSION_LIFETIME = 30 * 24 * 3600  # seconds, absolute: a sign-in lasts this long at most
+LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW = 10, 15 * 60  # failed sign-ins per username, seconds: then 429
+FILTERS = ("/", "/active", "/completed")  # the list page's three views: all, not done, done
 
 
 def read_config(environ):
@@ -90,33 +62,28 @@ def read_config(environ):
     }
 
 
+def settings():
+    """Return the settings of the app serving this request (see create_app)."""
+    return request.environ["todo.settings"]
+
+
 # --- Database --------------------------------------------------------------
 # SQLite is the only place data lives. Every request opens its own connection
-# and closes it when the request ends, so every read sees what any worker has
-# committed. Every write runs inside BEGIN IMMEDIATE: it takes the database's
-# write lock *before* reading, so two workers can never both read "next number
-# is 7" and both write #7.
-#
-# Fewer statements make a faster site. Python's sqlite3 lets go of the GIL
-# around each call into SQLite, and a statement run with execute() makes about
-# ten (prepare, step, one per column of each row, reset, finalize). With 8
-# threads busy, each is a chance for another thread to take over, at the price
-# of a thread switch. So the list page asks for the user and the items in one
-# statement, and a write opens its transaction with a single call.
+# and closes it at the end, so every read sees what any worker has committed:
+# nothing is read once and kept. Every write runs inside BEGIN IMMEDIATE, which
+# takes the database's write lock *before* reading, so two workers can never
+# both read "the next number is 7" and both write #7.
 
 SCHEMA = """
--- AUTOINCREMENT: a deleted user's id is never given again, so a cookie left in
--- one of their browsers can never name a later account.
 CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an old cookie cannot name a later account
     username TEXT NOT NULL UNIQUE COLLATE NOCASE,
     password_hash TEXT NOT NULL,
     session_version INTEGER NOT NULL DEFAULT 1,  -- bumped to revoke every cookie
-    last_item_no INTEGER NOT NULL DEFAULT 0,     -- the per-user counter, never reused
+    last_item_no INTEGER NOT NULL DEFAULT 0,  -- the per-user counter, never reused
     created TEXT NOT NULL
 );
--- The primary key starts with the user, so one user's items are stored together.
-CREATE TABLE IF NOT EXISTS items (
+CREATE TABLE IF NOT EXISTS items (  -- keyed by user first: one user's items are stored together
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     no INTEGER NOT NULL,
     title TEXT NOT NULL,
@@ -124,14 +91,8 @@ CREATE TABLE IF NOT EXISTS items (
     created TEXT NOT NULL,
     PRIMARY KEY (user_id, no)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS settings (
-    name TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS login_failures (
-    username TEXT NOT NULL,
-    at REAL NOT NULL
-);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_by_username ON login_failures (username, at);
 """
 
@@ -147,16 +108,10 @@ def connect(path):
 
 @contextmanager
 def transaction(db):
-    """Run the block as one write transaction holding the write lock from the start."""
-    # Both settings are per connection, matter only to writes, and must be
-    # made outside a transaction: so they are made here, not for every read.
-    # executescript() runs each statement in one call into SQLite, where
-    # execute() makes several; commit() and rollback() make one too.
-    db.executescript(
-        "PRAGMA foreign_keys = ON;"  # enforce REFERENCES, cascade deletes
-        "PRAGMA synchronous = NORMAL;"  # in WAL: survives a crash, no fsync per commit
-        "BEGIN IMMEDIATE;"
-    )
+    """Run the block as one write transaction that holds the write lock from its start."""
+    # foreign_keys enforces REFERENCES; synchronous=NORMAL in WAL survives a
+    # crash without an fsync per commit. Both must be set outside a transaction.
+    db.executescript("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;")
     try:
         yield db
     except BaseException:
@@ -165,129 +120,735 @@ def transaction(db):
     db.commit()
 
 
-def use_wal(db):
-    """Switch the database to WAL, unless it is already (it is kept in the file)."""
-    # WAL lets readers and one writer work at once. Only a new database needs
-    # the switch, and the switch needs the file to itself: SQLite does not
-    # wait for that, so when several workers create the file together, the
-    # ones that lose the race try again until the winner has switched it.
-    deadline = time.monotonic() + 10
-    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        try:
-            db.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
 def init_db(path):
     """Create the database and its schema if missing; safe on every start, in every worker."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = connect(path)
     try:
-        use_wal(db)
-        # One transaction holding the write lock: workers starting together take turns.
-        db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+        # WAL lets readers and one writer work at once, and is kept in the file.
+        # Workers creating a new file together may find it busy: they retry.
+        deadline = time.monotonic() + 10
+        while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # workers starting together take turns
     finally:
         db.close()
 
 
 def shared_secret_key(path):
-    """Return the session key kept in the database, creating it if this is the first start."""
+    """Return the session key kept in the database, creating it on the very first start."""
+    # One key for every worker (a key per process would refuse the others'
+    # cookies): the first INSERT wins, and every worker reads that one back.
     db = connect(path)
     try:
         with transaction(db):
-            # Several workers may start at once: the first INSERT wins and
-            # every worker then reads that same key back.
-            db.execute(
-                "INSERT OR IGNORE INTO settings (name, value) VALUES ('secret_key', ?)",
-                (secrets.token_hex(32),),
-            )
-            row = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()
-        return row["value"]
+            db.execute("INSERT OR IGNORE INTO settings VALUES ('secret_key', ?)", (secrets.token_hex(32),))
+            return db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0]
     finally:
         db.close()
 
 
-@functools.lru_cache(maxsize=4)
-def wal_keeper(path, pid):
-    """Open one idle connection per process and database, so that no request's close is the last."""
-    # When the last connection to a WAL database closes, SQLite checkpoints
-    # the WAL into the database file (with an fsync), deletes it and its
-    # index, and the next connection rebuilds them: about 200 us per request
-    # whenever requests do not overlap. This connection stays open but idle:
-    # it runs one read to attach to the WAL, then never again, so it holds no
-    # data and no transaction, and checkpoints still run as the WAL grows.
-    # Every request still opens its own connection and reads fresh.
-    # The pid is part of the key because a connection must never cross a
-    # fork (gunicorn --preload): each worker process opens its own.
-    db = connect(path)
-    db.execute("SELECT count(*) FROM sqlite_schema").fetchall()
-    return db
-
-
 def get_db():
     """Return this request's database connection, opening it on first use."""
-    db = request.environ.get("todo.db")
-    if db is None:
-        path = bottle_app.config["todo.database"]
-        wal_keeper(path, os.getpid())
-        db = request.environ["todo.db"] = connect(path)
-    return db
-
-
-@bottle_app.hook("after_request")
-def close_db():
-    """Close this request's connection, if it opened one, and drop what the request read."""
-    # The environ outlives the request: Bottle and Beaker each keep it in a
-    # reference cycle, freed only by Python's occasional cycle collection,
-    # and Bottle's thread-local request holds the last one. So the user and
-    # their items (current_user's "todo.user", below) are not left in it.
-    request.environ.pop("todo.user", None)
-    db = request.environ.pop("todo.db", None)
-    if db is not None:
-        db.close()
-
-
-def now_iso():
-    """Return the current time in UTC as an ISO 8601 string."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# A user's items as one JSON array of [no, title, done, created], in number
-# order: one row, not one per item. Python's sqlite3 lets go of the GIL for
-# every row it steps through, and a single row made a page of 1,000 items
-# about four times faster under load.
-ITEMS_AS_JSON = (
-    "SELECT json_group_array(json_array(no, title, done, created)) "
-    "FROM (SELECT no, title, done, created FROM items WHERE user_id = :user_id ORDER BY no)"
-)
+    if "todo.db" not in request.environ:
+        keep_wal_open(settings()["database"])  # a speed-up: see the last section
+        request.environ["todo.db"] = connect(settings()["database"])
+    return request.environ["todo.db"]
 
 
 def load_items(db, user_id):
-    """Return the user's items as [no, title, done, created] lists, in number order."""
-    return json.loads(db.execute(ITEMS_AS_JSON, {"user_id": user_id}).fetchone()[0])
+    """Return the user's items in number order, each with its no, title, done and created."""
+    return db.execute("SELECT no, title, done, created FROM items WHERE user_id = ? ORDER BY no", (user_id,)).fetchall()
+
+
+def add_item(db, user_id, title):
+    """Store a new item and return its number: the user's next, taken under the write lock."""
+    with transaction(db):
+        # The counter and the item change in one transaction that holds the
+        # write lock, so concurrent adds from any workers get 1, 2, 3... with
+        # no duplicates and no gaps; deleting an item never frees its number.
+        no = db.execute(
+            "UPDATE users SET last_item_no = last_item_no + 1 WHERE id = ? RETURNING last_item_no", (user_id,)
+        ).fetchone()
+        if no is None:  # the account was deleted, in another browser, since this request began
+            abort(404, "This account no longer exists.")
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        db.execute("INSERT INTO items VALUES (?, ?, ?, 0, ?)", (user_id, no[0], title, created))
+    return no[0]
 
 
 # --- Sessions and users ----------------------------------------------------
-# The session is a Beaker cookie, signed with one key that every worker
-# shares, serialised as JSON (never pickle). It holds only ids and tokens:
-#   uid: the signed-in user, ver: that user's session version when signing in,
-#   since: when they signed in, csrf: the form token, flash: a short message.
-# Because it travels with the browser, whichever worker answers the next
-# request sees the same session. Revocation lives in the database:
-# users.session_version is checked on every request.
+# The session is a Beaker cookie, signed with the one key every worker shares
+# and serialised as JSON (never pickle: a forged pickle runs code). Anyone can
+# read it (signed, not encrypted), so it holds only ids and tokens: uid, the
+# user; ver, their session version at sign-in; since, when; csrf, the form
+# token; flash, a short message. It travels with the browser, so whichever
+# worker answers next sees the same session. Revocation lives in the database:
+# users.session_version is checked on every request; bumping it signs out
+# every browser.
+
+# OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
+password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
+
+
+def session_options(secret_key, secure_cookies):
+    """Return Beaker's settings for a signed, JSON, cookie-only session."""
+    return {
+        "session.type": "cookie",
+        "session.session_class": UnchangedCookieSession,  # a speed-up: see the last section
+        "session.key": "todo_session",
+        "session.validate_key": secret_key,
+        "session.data_serializer": "json",
+        "session.httponly": True,
+        "session.samesite": "Lax",
+        "session.secure": secure_cookies,
+        "session.cookie_expires": timedelta(seconds=SESSION_LIFETIME),
+        "session.save_accessed_time": False,  # send the cookie only when it changes
+    }
+
+
+def session():
+    """Return this request's Beaker session."""
+    return request.environ["beaker.session"]
+
+
+def csrf_token():
+    """Return the session's form token, creating it on first use."""
+    if not isinstance(session().get("csrf"), str):
+        session()["csrf"] = secrets.token_urlsafe(32)
+        session().save()
+    return session()["csrf"]
+
+
+def flash(message):
+    """Keep a short message in the cookie for the next page, whichever worker serves it."""
+    session()["flash"] = message
+    session().save()
+
+
+def current_user():
+    """Return the signed-in user as {"id", "username"}, or None: checked in the database on every request."""
+    if "todo.user" not in request.environ:  # asked once per request, however often it is needed
+        uid, version, since = (session().get(key) for key in ("uid", "ver", "since"))
+        fresh = all(type(value) is int for value in (uid, version, since)) and time.time() - since < SESSION_LIFETIME
+        # No row when the user was deleted, or signed out everywhere, since this cookie was made.
+        sql = "SELECT id, username FROM users WHERE id = ? AND session_version = ?"
+        row = get_db().execute(sql, (uid, version)).fetchone() if fresh else None
+        request.environ["todo.user"] = dict(row) if row else None
+    return request.environ["todo.user"]
+
+
+def sign_in(user_id, session_version, csrf=None):
+    """Start a fresh session for the user: a new cookie, and a new form token unless given one (no fixation)."""
+    session().invalidate()
+    session().update(uid=user_id, ver=session_version, since=int(time.time()), csrf=csrf or secrets.token_urlsafe(32))
+    session().save()
+
+
+def sign_out(message):
+    """Forget the user in this browser and send it to the sign-in page, with a message."""
+    session().invalidate()
+    session().update(csrf=secrets.token_urlsafe(32), flash=message)
+    session().save()
+    return see_other("/login")
+
+
+def login_required(handler):
+    """Pass the signed-in user to the handler; send everyone else to the sign-in page."""
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        user = current_user()
+        return handler(user, *args, **kwargs) if user else see_other("/login")
+
+    return wrapper
+
+
+def check_password(password):
+    """Return why the password cannot be used, or None."""
+    if len(password) < PASSWORD_MIN:
+        return f"A password has at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"A password has at most {PASSWORD_MAX} characters."
+    return None
+
+
+def create_user(db, username, password):
+    """Add an account and return its id; raise ValueError with the reason if it cannot be."""
+    error = (
+        check_password(password)
+        if USERNAME_PATTERN.fullmatch(username)
+        else "A username is 3 to 32 letters, digits, dots, dashes or underscores."
+    )
+    if error:
+        raise ValueError(error)
+    password_hash = password_hasher.hash(password)  # slow on purpose: done before taking the lock
+    sql = "INSERT INTO users (username, password_hash, created) VALUES (?, ?, ?) RETURNING id"
+    try:
+        with transaction(db):
+            return db.execute(
+                sql, (username, password_hash, datetime.now(UTC).isoformat(timespec="seconds"))
+            ).fetchone()[0]
+    except sqlite3.IntegrityError:
+        raise ValueError("That username is taken.") from None
+
+
+def password_attempt(db, username, password_hash, password):
+    """Return True if the password matches the hash; 429 after too many failures for the username."""
+    key, now = username.lower()[:64], time.time()
+    with transaction(db):
+        # Counted in the database under the write lock, so four workers
+        # together let through exactly as many attempts as one would.
+        db.execute("DELETE FROM login_failures WHERE at < ?", (now - LOGIN_FAILURE_WINDOW,))
+        count, oldest = db.execute("SELECT count(*), min(at) FROM login_failures WHERE username = ?", (key,)).fetchone()
+        if count < LOGIN_FAILURE_LIMIT:  # counted as failed until the password proves otherwise
+            db.execute("INSERT INTO login_failures VALUES (?, ?)", (key, now))
+    if count >= LOGIN_FAILURE_LIMIT:
+        wait = max(1, int(oldest + LOGIN_FAILURE_WINDOW - now) + 1)
+        minutes = f"{-(-wait // 60)} minute{'s' if wait > 60 else ''}"
+        message = f"Too many failed sign-ins for this username. Try again in {minutes}."
+        raise HTTPError(429, message, **{"Retry-After": str(wait)})
+    try:  # an unknown user is checked against a dummy hash, so the answer's timing does not tell
+        password_hasher.verify(password_hash or DUMMY_PASSWORD_HASH, password)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+    forget_login_attempt(db, key)
+    return password_hash is not None
+
+
+def forget_login_attempt(db, username_key):
+    """Take back the failure recorded for an attempt that turned out right."""
+    with transaction(db):
+        db.execute(
+            "DELETE FROM login_failures WHERE rowid = "
+            "(SELECT rowid FROM login_failures WHERE username = ? ORDER BY at DESC LIMIT 1)",
+            (username_key,),
+        )
+
+
+# --- Request safety --------------------------------------------------------
+# Checked before any page runs: the body's size, and on every POST the
+# session's form token, which a page of another site cannot know. Form fields
+# are decoded in one place, and every answer gets the same protective headers.
+
+bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() adds the settings
+
+
+def form_field(name):
+    """Return a form field as text decoded from UTF-8, '' when missing; 400 when it is not text."""
+    try:
+        value = request.forms.getunicode(name)  # not get(): that gives latin-1 mojibake for UTF-8
+    except (bottle.MultipartError, ValueError, LookupError):  # LookupError: an unknown charset=
+        abort(400, "The form could not be read.")
+    if value is None and name in request.POST:  # sent, but as a file or as bytes that are not UTF-8
+        abort(400, f"The form's {name} field is not UTF-8 text.")
+    return value or ""
+
+
+@bottle_app.hook("before_request")
+def check_request():
+    """Refuse oversized bodies (413) and POSTs without the session's form token (403)."""
+    environ = request.environ
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        abort(400, "Bad Content-Length.")
+    if length < 0 and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # No length up front: read at most one byte past the limit, then hand
+        # Bottle a plain body (the server has already removed the chunking).
+        body = b""
+        while len(body) <= MAX_BODY and (chunk := environ["wsgi.input"].read(MAX_BODY + 1 - len(body))):
+            body += chunk
+        environ["wsgi.input"], environ["CONTENT_LENGTH"], length = BytesIO(body), str(len(body)), len(body)
+        del environ["HTTP_TRANSFER_ENCODING"]
+    if length > MAX_BODY:
+        abort(413, "The request is too large (64 KiB at most).")
+    if request.method == "POST":
+        expected = session().get("csrf")
+        if not isinstance(expected, str) or not hmac.compare_digest(
+            form_field("csrf_token").encode(), expected.encode()
+        ):
+            abort(403, "The form has expired or did not come from this site. Go back, reload and try again.")
+
+
+@bottle_app.hook("after_request")
+def finish_request():
+    """Close this request's database connection, if it opened one, and add the protective headers."""
+    if "todo.db" in request.environ:
+        request.environ.pop("todo.db").close()
+    set_security_headers()
+
+
+def set_security_headers():
+    """Add the headers that keep the pages from being framed, sniffed or cached."""
+    response.set_header(
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    response.set_header("X-Content-Type-Options", "nosniff")
+    response.set_header("Referrer-Policy", "same-origin")
+    if not request.path.startswith("/static/"):
+        response.set_header("Cache-Control", "no-store")
+
+
+# --- Pages and actions -----------------------------------------------------
+# Every change is a POST answered with 303 to a page (Post/Redirect/Get), so a
+# reload never repeats it. Items are named by the user's own numbers, and
+# every query names the user too: another user's #3 is simply not found.
+
+
+def see_other(path):
+    """Return a 303 See Other to this page of the site: the browser loads it next."""
+    # A relative Location: the browser resolves it against the address it used,
+    # so it stays on https:// behind a proxy. Bottle's redirect() builds one
+    # from the Host header instead, which anyone can forge.
+    answer = response.copy(cls=HTTPResponse)  # keeps the headers already set, as redirect() does
+    answer.status, answer.body = 303, ""
+    answer.set_header("Location", path)
+    return answer
+
+
+def template(name, **values):
+    """Return views/NAME.tpl filled in with these values; each template is compiled once per process."""
+    return bottle.template(name, template_adapter=PageTemplate, template_lookup=VIEWS, **values)  # see speed-ups
+
+
+def render(name, status=200, **values):
+    """Render a page inside the layout, with what every page needs."""
+    response.status, message = status, session().pop("flash", None)  # a message is shown once
+    if message is not None:
+        session().save()
+    signup_open = settings()["signup"] == "open"
+    return template(
+        name, user=current_user(), csrf_token=csrf_token(), flash=message, signup_open=signup_open, **values
+    )
+
+
+def error_page(error):
+    """Render an error with its reason inside the layout."""
+    set_security_headers()  # a 500 replaces the response's headers after the hooks have run
+    return template("error", error=error, user=None, csrf_token="", flash=None, signup_open=False)
+
+
+for status in (400, 403, 404, 405, 413, 429, 500, 503):
+    bottle_app.error(status)(error_page)
+
+
+@bottle_app.get("/static/<path:path>")
+def static(path):
+    """Serve a stylesheet or an icon."""
+    return bottle.static_file(path, root=STATIC)
+
+
+@bottle_app.get("/healthz")
+def healthz():
+    """Answer 200 'ok' when the database answers."""
+    try:
+        get_db().execute("SELECT 1 FROM settings LIMIT 1").fetchall()
+    except sqlite3.Error:
+        abort(503, "The database does not answer.")
+    response.content_type = "text/plain; charset=utf-8"
+    return "ok"
+
+
+def back_path():
+    """Return the list page the form came from: one of the filters, never anywhere else."""
+    return form_field("back") if form_field("back") in FILTERS else "/"
+
+
+def show_list(user, path, status=200, error=None, title=""):
+    """Render the list page with one of the filters; the footer counts all the user's items."""
+    items = load_items(get_db(), user["id"])
+    active = [item for item in items if not item["done"]]
+    shown = {"/": items, "/active": active, "/completed": [item for item in items if item["done"]]}[path]
+    return render("list", status, items=shown, total=len(items), left=len(active), path=path, error=error, title=title)
+
+
+@bottle_app.get("/")
+@bottle_app.get("/active")
+@bottle_app.get("/completed")
+@login_required
+def list_page(user):
+    """Show the user's items: all, not done, or done."""
+    return show_list(user, request.path)
+
+
+def check_title(title):
+    """Return why a (trimmed) title cannot be used, or None."""
+    if not title:
+        return "An item needs a title."
+    if len(title) > MAX_TITLE:
+        return f"A title has at most {MAX_TITLE} characters (this one has {len(title)})."
+    return None
+
+
+@bottle_app.post("/items")
+@login_required
+def add(user):
+    """Add an item with the user's next number."""
+    title = form_field("title").strip()
+    if check_title(title):
+        return show_list(user, back_path(), 400, check_title(title), title[: MAX_TITLE * 2])
+    flash(f"Added #{add_item(get_db(), user['id'], title)}.")
+    return see_other(back_path())
+
+
+def item_number(no):
+    """Return the item number from the URL, or answer 404 when it cannot be one."""
+    digits = no.lstrip("0") or "0"
+    # Past SQLite's integers it is nobody's item. Length first: int() refuses over 4,300 digits.
+    if len(digits) > 19 or int(digits) > 2**63 - 1:
+        abort(404, "There is no such item.")
+    return int(digits)
+
+
+def change_item(user, no, sql, values=()):
+    """Run one statement on the user's item #no; 404 when there is no such item."""
+    with transaction(get_db()) as db:
+        if not db.execute(sql, (*values, user["id"], no)).rowcount:
+            abort(404, f"You have no item #{no}.")  # never say more about a number that is not theirs
+
+
+def delete_item(user, no):
+    """Delete the user's item #no, say so on the next page, and go back to the list."""
+    change_item(user, no, "DELETE FROM items WHERE user_id = ? AND no = ?")
+    flash(f"Deleted #{no}.")
+    return see_other(back_path())
+
+
+@bottle_app.post("/items/<no:re:[0-9]+>/toggle")
+@bottle_app.post("/items/<no:re:[0-9]+>/delete")
+@login_required
+def toggle_or_delete(user, no):
+    """Mark the item done (or not done again), or delete it."""
+    if request.path.endswith("/delete"):
+        return delete_item(user, item_number(no))
+    change_item(user, item_number(no), "UPDATE items SET done = 1 - done WHERE user_id = ? AND no = ?")
+    return see_other(back_path())
+
+
+@bottle_app.get("/items/<no:re:[0-9]+>/edit")
+@bottle_app.post("/items/<no:re:[0-9]+>/edit")
+@login_required
+def edit(user, no):
+    """Show the form that renames an item, or rename it; a title empty after trimming deletes it."""
+    no = item_number(no)
+    item = get_db().execute("SELECT title FROM items WHERE user_id = ? AND no = ?", (user["id"], no)).fetchone()
+    if request.method == "GET" or item is None:
+        return render("edit", no=no, title=item[0], error=None) if item else abort(404, f"You have no item #{no}.")
+    title = form_field("title").strip()
+    if not title and "title" not in request.forms:  # a broken form, not a wish to delete
+        abort(400, "The form has no title.")
+    if not title:
+        return delete_item(user, no)
+    if check_title(title):
+        return render("edit", 400, no=no, title=title[: MAX_TITLE * 2], error=check_title(title))
+    change_item(user, no, "UPDATE items SET title = ? WHERE user_id = ? AND no = ?", (title,))
+    return see_other(back_path())
+
+
+@bottle_app.post("/items/toggle-all")
+@login_required
+def toggle_all(user):
+    """Mark every item done, or every item not done when all already are."""
+    with transaction(get_db()) as db:  # the count and the update see the same items: nothing comes between
+        not_done = db.execute("SELECT count(*) FROM items WHERE user_id = ? AND NOT done", (user["id"],)).fetchone()[0]
+        db.execute("UPDATE items SET done = ? WHERE user_id = ?", (1 if not_done else 0, user["id"]))
+    return see_other(back_path())
+
+
+@bottle_app.post("/items/clear-completed")
+@login_required
+def clear_completed(user):
+    """Delete the done items."""
+    with transaction(get_db()) as db:
+        cleared = db.execute("DELETE FROM items WHERE user_id = ? AND done", (user["id"],)).rowcount
+    flash(f"Cleared {cleared} completed item{'' if cleared == 1 else 's'}.")
+    return see_other(back_path())
+
+
+@bottle_app.get("/export.json")
+@login_required
+def export(user):
+    """Return the user's items as JSON, in number order."""
+    response.content_type = "application/json"
+    items = [{**item, "done": bool(item["done"])} for item in map(dict, load_items(get_db(), user["id"]))]
+    return json.dumps({"items": items}, ensure_ascii=False, indent=1)
+
+
+@bottle_app.get("/login")
+@bottle_app.get("/register")
+def sign_in_form():
+    """Show the sign-in or the sign-up form."""
+    page = request.path.strip("/")
+    if page == "register" and settings()["signup"] != "open":
+        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
+    return see_other("/") if current_user() else render("login", page=page, error=None, username="")
+
+
+@bottle_app.post("/register")
+def register():
+    """Create an account and sign in."""
+    if settings()["signup"] != "open":
+        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
+    username, password = form_field("username").strip(), form_field("password")
+    try:
+        user_id = create_user(get_db(), username, password)
+    except ValueError as error:
+        return render("login", 400, page="register", error=str(error), username=username[:64])
+    sign_in(user_id, 1)
+    flash(f"Welcome, {username}.")
+    return see_other("/")
+
+
+@bottle_app.post("/login")
+def login():
+    """Sign in, counting failures per username in the database."""
+    username, password, db = form_field("username").strip(), form_field("password"), get_db()
+    user = db.execute("SELECT id, password_hash, session_version FROM users WHERE username = ?", (username,)).fetchone()
+    if not password_attempt(db, username, user and user["password_hash"], password):
+        return render("login", 400, page="login", username=username[:64], error="Wrong username or password.")
+    if password_hasher.check_needs_rehash(user["password_hash"]):
+        with transaction(db):  # only if unchanged: never undo a password change another worker made meanwhile
+            db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                (password_hasher.hash(password), user["id"], user["password_hash"]),
+            )
+    sign_in(user["id"], user["session_version"])
+    return see_other("/")
+
+
+@bottle_app.post("/logout")
+def logout():
+    """Sign out this browser."""
+    return sign_out("Signed out.")
+
+
+@bottle_app.get("/account")
+@login_required
+def account_page(user):
+    """Show the account page: password, sign out everywhere, delete."""
+    return render("account", error=None)
+
+
+def check_current_password(user):
+    """Return True if the form's password is the user's; wrong ones count as failed sign-ins."""
+    # Counted with the sign-in form's: a stolen cookie must not buy unlimited guesses at the password.
+    password_hash = get_db().execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()[0]
+    return password_attempt(get_db(), user["username"], password_hash, form_field("password"))
+
+
+@bottle_app.post("/account/password")
+@login_required
+def change_password(user):
+    """Change the password; every other browser is signed out, this one stays in."""
+    new_password = form_field("new_password")
+    error = check_password(new_password) if check_current_password(user) else "Your current password is not right."
+    if error:
+        return render("account", 400, error=error)
+    new_hash = password_hasher.hash(new_password)
+    with transaction(get_db()) as db:
+        version = db.execute(
+            "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ? "
+            "RETURNING session_version",
+            (new_hash, user["id"]),
+        ).fetchone()[0]
+    sign_in(user["id"], version, csrf=csrf_token())  # same token: this browser's other tabs keep working
+    flash("Password changed. Every other browser is signed out.")
+    return see_other("/account")
+
+
+@bottle_app.post("/account/logout-all")
+@login_required
+def logout_all(user):
+    """Sign out every browser of this user, this one included."""
+    with transaction(get_db()) as db:
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", (user["id"],))
+    return sign_out("Signed out everywhere.")
+
+
+@bottle_app.post("/account/delete")
+@login_required
+def delete_account(user):
+    """Delete the account and all its items; the username is free again."""
+    if not check_current_password(user):
+        return render("account", 400, error="Your password is not right; the account is still here.")
+    with transaction(get_db()) as db:
+        db.execute("DELETE FROM users WHERE id = ?", (user["id"],))  # items go with it (ON DELETE CASCADE)
+    return sign_out("Your account and all its items are deleted.")
+
+
+# --- The app and the command line ------------------------------------------
+
+
+def create_app(environ=os.environ):
+    """Prepare the database and return the WSGI app, sessions included, for these settings."""
+    # The settings belong to the app made here and travel with each of its
+    # requests, so two apps made in one process keep their own.
+    config = read_config(environ)
+    init_db(config["database"])
+    secret_key = config["secret_key"] or shared_secret_key(config["database"])
+    apply_speed_ups()  # the last section
+    with_sessions = SessionMiddleware(bottle_app, session_options(secret_key, config["secure_cookies"]))
+
+    def app(environ, start_response):
+        """Answer one request with this app's settings."""
+        environ["todo.settings"] = config
+        return with_sessions(environ, start_response)
+
+    return app
+
+
+def access_log(wsgi_app):
+    """Wrap the app to write a line per request to stderr, e.g. `127.0.0.1 POST /items 303 41.8ms`."""
+
+    def logged(environ, start_response):
+        """Answer the request, then log it, however it ended."""
+        started, status = time.perf_counter(), "-"
+        # Read before Bottle rewrites PATH_INFO. %-escaped, so a path cannot forge a log line.
+        fields = (environ.get(key, "") for key in ("REMOTE_ADDR", "REQUEST_METHOD", "PATH_INFO"))
+        line = " ".join(
+            quote(field.encode("latin-1", "backslashreplace"), safe="/!$&'()*+,;=:@-._~") or "-" for field in fields
+        )
+
+        def recording_start_response(status_line, headers, exc_info=None):
+            """Note the status (the last one, if an error replaced it) and pass it on."""
+            nonlocal status
+            status = status_line.split(" ", 1)[0]
+            return start_response(status_line, headers, exc_info)
+
+        body = None
+        try:
+            body = wsgi_app(environ, recording_start_response)
+            yield from body
+        finally:
+            if hasattr(body, "close"):
+                body.close()  # WSGI: the app's iterable must be closed (a static file, say)
+            # One write per line, so two threads' lines cannot interleave.
+            sys.stderr.write(f"{line} {status} {(time.perf_counter() - started) * 1000:.1f}ms\n")
+            sys.stderr.flush()
+
+    return logged
+
+
+def serve(args):
+    """Serve the site with waitress until the process is stopped."""
+    import waitress
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    # "Task queue depth is N" whenever a request waits for a free thread: normal on a busy site.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    served = app if args.quiet else access_log(app)
+    waitress.serve(served, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY)
+
+
+def adduser(database, name):
+    """Create an account from the command line, the password from a prompt or one line of stdin."""
+    db = connect(database)
+    try:
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if password != getpass.getpass("Again: "):
+                raise ValueError("The two passwords differ.")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        create_user(db, name, password)
+    except ValueError as error:
+        sys.exit(f"adduser: {error}")
+    except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
+        sys.exit("\nadduser: cancelled, no account created")
+    finally:
+        db.close()
+    print(f"Created user {name}.")
+
+
+def backup(database, target):
+    """Copy the database with SQLite's online backup: consistent, while the site runs."""
+    if target.resolve() == database:
+        sys.exit("backup: the copy must not be the database itself")
+    source, copy = connect(database), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    except sqlite3.Error as error:
+        sys.exit(f"backup: {error}")
+    finally:
+        copy.close()
+        source.close()
+    print(f"Copied {database} to {target}.")
+
+
+def main(argv=None):
+    """Serve the site, or run one of its commands."""
+    parser = argparse.ArgumentParser(prog="todo.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    # type=int: argparse turns $PORT into a number, or says what is wrong with it.
+    parser.add_argument("--port", type=int, default=os.environ.get("PORT") or "8080", help="default $PORT or 8080")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8)")
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("adduser", help="create an account (password from a prompt or stdin)").add_argument("name")
+    commands.add_parser("backup", help="copy the database while the site runs").add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    database = read_config(os.environ)["database"]
+    if args.command == "adduser":
+        adduser(database, args.name)
+    elif args.command == "backup":
+        backup(database, args.file)
+    else:
+        serve(args)
+
+
+# --- Speed-ups: a first reading can skip this section -----------------------
+# Each piece below makes the site faster or smaller without changing what it
+# does, and the story above reaches it through one named seam. Why each is
+# worth it, with the measurements, is in bench/README.md.
+
+
+def apply_speed_ups():
+    """Tune the process once: glibc gives large freed blocks back to the system."""
+    # Each argon2 hash borrows 19 MiB. Once such a block is freed, glibc raises
+    # its mmap threshold and keeps later ones in the arenas of the threads that
+    # hashed, so a worker grows by a hash per thread. A fixed threshold (the
+    # default, 128 KiB) keeps returning them.
+    try:
+        ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError, TypeError):
+        pass  # not glibc (macOS, musl, Windows): nothing to tune
+
+
+@functools.lru_cache(maxsize=4)
+def wal_keeper(path, pid):
+    """Return an idle connection that this process keeps open to the database."""
+    # When the last connection to a WAL database closes, SQLite checkpoints the
+    # WAL, deletes it and its index, and the next connection rebuilds them.
+    # This connection holds no transaction and no data, so every request still
+    # reads fresh; it only keeps the WAL open between requests. Keyed by pid: a
+    # connection must never cross a fork (gunicorn --preload).
+    db = connect(path)
+    db.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # attach to the WAL
+    return db
+
+
+def keep_wal_open(path):
+    """Make sure this process keeps one idle connection to the database."""
+    wal_keeper(path, os.getpid())
 
 
 class UnchangedCookieSession(CookieSession):
-    """Beaker's signed cookie session, re-signed and sent only when its contents change."""
+    """Beaker's signed cookie session, signed and sent again only when its contents change."""
 
-    # Beaker's CookieSession re-signs a cookie it has just loaded and flags it
-    # to be sent back, so every page cost a signature and a Set-Cookie header
-    # even when nothing changed. The browser already holds that exact cookie,
-    # so we sign it only in save(). The signature is still checked on every
-    # load, and as the cookie carries all the session, no worker keeps any of it.
+    # Written against Beaker 1.14.1: CookieSession.__init__ calls the private
+    # _create_cookie(), which signs the cookie it has just loaded and marks it
+    # to be sent back, so every page cost a signature and a Set-Cookie header.
+    # The browser already holds that cookie. The signature is still checked on
+    # every load; save() still signs. tests/test_speed_ups.py pins both.
     _loading = False
 
     def __init__(self, request, **options):
@@ -302,301 +863,26 @@ class UnchangedCookieSession(CookieSession):
             super()._create_cookie()
 
 
-def session_options(secret_key, secure_cookies):
-    """Return Beaker's settings for a signed, JSON, cookie-only session."""
-    return {
-        "session.type": "cookie",
-        "session.session_class": UnchangedCookieSession,
-        "session.key": "todo_session",
-        "session.validate_key": secret_key,
-        "session.data_serializer": "json",
-        "session.httponly": True,
-        "session.samesite": "Lax",
-        "session.secure": secure_cookies,
-        "session.cookie_expires": SESSION_LIFETIME,
-        "session.save_accessed_time": False,  # send the cookie only when it changes
-    }
-
-
-def session():
-    """Return this request's Beaker session."""
-    return request.environ["beaker.session"]
-
-
-def csrf_token():
-    """Return the session's form token, creating it on first use."""
-    token = session().get("csrf")
-    if not isinstance(token, str):
-        token = session()["csrf"] = secrets.token_urlsafe(32)
-        session().save()
-    return token
-
-
-def flash(message):
-    """Keep a short message in the cookie for the next page, whichever worker serves it."""
-    session()["flash"] = message
-    session().save()
-
-
-def pop_flash():
-    """Return and forget the pending message, if any."""
-    message = session().pop("flash", None)
-    if message is not None:
-        session().save()
-    return message if isinstance(message, str) else None
-
-
-def current_user(with_items=False):
-    """Return the signed-in user, or None: checked against the database on every request.
-
-    The user is a dict with "id" and "username", and with "items" (as load_items
-    gives them) when asked for.
-    """
-    user = request.environ.get("todo.user")
-    if "todo.user" not in request.environ or (with_items and user is not None and "items" not in user):
-        user = request.environ["todo.user"] = load_session_user(with_items)
-    return user
-
-
-def load_session_user(with_items):
-    """Return the user the session names, if its version and age still hold."""
-    uid, version, since = (session().get(key) for key in ("uid", "ver", "since"))
-    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (uid, version, since)):
-        return None
-    if time.time() - since > SESSION_LIFETIME.total_seconds():
-        return None
-    # The version is part of the query: no row when the user was deleted, or
-    # signed out everywhere, since this cookie was made. The items come in the
-    # same statement when asked for (the list page: see Database). The query
-    # is built from constants only; every value is a parameter.
-    items = f", ({ITEMS_AS_JSON}) AS items" if with_items else ""
-    row = (
-        get_db()
-        .execute(
-            f"SELECT username{items} FROM users WHERE id = :user_id AND session_version = :version",
-            {"user_id": uid, "version": version},
-        )
-        .fetchone()
-    )
-    if row is None:
-        return None
-    user = {"id": uid, "username": row["username"]}
-    if with_items:
-        user["items"] = json.loads(row["items"])
-    return user
-
-
-def sign_in(user_id, session_version, csrf=None):
-    """Start a fresh session for the user: a new cookie, and a new form token unless given one (no fixation)."""
-    sess = session()
-    sess.invalidate()
-    sess.update(
-        uid=user_id,
-        ver=session_version,
-        since=int(time.time()),
-        csrf=csrf or secrets.token_urlsafe(32),
-    )
-    sess.save()
-
-
-def sign_out(message):
-    """Forget the user in this browser and leave a message for the sign-in page."""
-    sess = session()
-    sess.invalidate()
-    sess.update(csrf=secrets.token_urlsafe(32), flash=message)
-    sess.save()
-
-
-def login_required(handler):
-    """Pass the signed-in user to the handler; send everyone else to the sign-in page."""
-
-    @functools.wraps(handler)
-    def wrapper(*args, **kwargs):
-        user = current_user()
-        if user is None:
-            see_other("/login")
-        return handler(user, *args, **kwargs)
-
-    return wrapper
-
-
-def check_username(username):
-    """Return why the username cannot be registered, or None."""
-    if not USERNAME_PATTERN.fullmatch(username):
-        return "A username is 3 to 32 letters, digits, dots, dashes or underscores."
-    return None
-
-
-def check_password(password):
-    """Return why the password cannot be used, or None."""
-    if len(password) < PASSWORD_MIN:
-        return f"A password has at least {PASSWORD_MIN} characters."
-    if len(password) > PASSWORD_MAX:
-        return f"A password has at most {PASSWORD_MAX} characters."
-    return None
-
-
-def create_user(db, username, password):
-    """Add an account and return its id; raise ValueError with the reason if it cannot be."""
-    error = check_username(username) or check_password(password)
-    if error:
-        raise ValueError(error)
-    password_hash = password_hasher.hash(password)  # slow on purpose: outside the lock
-    try:
-        with transaction(db):
-            return db.execute(
-                "INSERT INTO users (username, password_hash, created) VALUES (?, ?, ?) RETURNING id",
-                (username, password_hash, now_iso()),
-            ).fetchone()["id"]
-    except sqlite3.IntegrityError:
-        raise ValueError("That username is taken.") from None
-
-
-def verify_password(password_hash, password):
-    """Return True if the password matches the hash."""
-    try:
-        return password_hasher.verify(password_hash, password)
-    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-        return False
-
-
-def login_retry_after(db, username_key):
-    """Record a sign-in attempt; return seconds to wait if the username is throttled, else 0."""
-    now = time.time()
-    with transaction(db):
-        # Counted in the database under the write lock, so four workers
-        # together let through exactly as many attempts as one would.
-        db.execute("DELETE FROM login_failures WHERE at < ?", (now - LOGIN_FAILURE_WINDOW,))
-        failures = db.execute(
-            "SELECT count(*) AS n, min(at) AS oldest FROM login_failures WHERE username = ?",
-            (username_key,),
-        ).fetchone()
-        if failures["n"] >= LOGIN_FAILURE_LIMIT:
-            return max(1, int(failures["oldest"] + LOGIN_FAILURE_WINDOW - now) + 1)
-        # Count this attempt as failed until the password proves otherwise.
-        db.execute(
-            "INSERT INTO login_failures (username, at) VALUES (?, ?)",
-            (username_key, now),
-        )
-    return 0
-
-
-def too_many_failures(wait):
-    """Return the message for a throttled username, with the wait in whole minutes."""
-    minutes = -(-wait // 60)  # rounded up
-    return f"Too many failed sign-ins for this username. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-
-
-def forget_login_attempt(db, username_key):
-    """Take back the failure recorded for an attempt that turned out right."""
-    with transaction(db):
-        db.execute(
-            "DELETE FROM login_failures WHERE rowid = "
-            "(SELECT rowid FROM login_failures WHERE username = ? ORDER BY at DESC LIMIT 1)",
-            (username_key,),
-        )
-
-
-# --- Pages and actions -----------------------------------------------------
-
-
-def see_other(path):
-    """Answer 303 See Other: the browser loads this page of the site next (Post/Redirect/Get)."""
-    # A relative Location, which HTTP allows: the browser resolves it against
-    # the address it used, so it stays on https:// behind any proxy. Bottle's
-    # redirect() builds an absolute URL from the Host and X-Forwarded-Host
-    # headers instead, which anyone can forge (a malformed one made it fail).
-    answer = response.copy(cls=HTTPResponse)  # keeps headers already set, as redirect() does
-    answer.status = 303
-    answer.body = ""
-    answer.set_header("Location", path)
-    raise answer
-
-
-def form_field(name):
-    """Return a form field as text decoded from UTF-8, '' when missing; 400 when it is not text."""
-    try:
-        # getunicode, not get(): Bottle's get() gives latin-1 mojibake for UTF-8.
-        value = request.forms.getunicode(name)
-    except (bottle.MultipartError, ValueError, LookupError):  # LookupError: an unknown charset=
-        abort(400, "The form could not be read.")
-    # None: missing, or sent as bytes that are not UTF-8 or as a file, which
-    # request.POST holds (already read above) and request.forms does not.
-    if value is None and name in request.POST:
-        abort(400, f"The form's {name} field is not UTF-8 text.")
-    return value or ""
-
-
-@bottle_app.hook("before_request")
-def check_request():
-    """Refuse oversized bodies (413) and POSTs without the session's form token (403)."""
-    environ = request.environ
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or -1)
-    except ValueError:
-        abort(400, "Bad Content-Length.")
-    if length > MAX_BODY:
-        abort(413, "The request is too large (64 KiB at most).")
-    if length < 0 and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        # A chunked body has no length up front: read at most the limit, then
-        # hand Bottle a plain body (the server has already removed the chunking).
-        body = b""
-        while len(body) <= MAX_BODY and (chunk := environ["wsgi.input"].read(MAX_BODY + 1 - len(body))):
-            body += chunk
-        if len(body) > MAX_BODY:
-            abort(413, "The request is too large (64 KiB at most).")
-        environ["wsgi.input"] = BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        del environ["HTTP_TRANSFER_ENCODING"]
-    if request.method == "POST":
-        expected = session().get("csrf")
-        given = form_field("csrf_token")
-        if not isinstance(expected, str) or not hmac.compare_digest(given.encode(), expected.encode()):
-            abort(
-                403,
-                "The form has expired or did not come from this site. Go back, reload and try again.",
-            )
-
-
-@bottle_app.hook("after_request")
-def set_security_headers():
-    """Add the headers that keep the pages from being framed, sniffed or cached."""
-    response.set_header(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
-    response.set_header("X-Content-Type-Options", "nosniff")
-    response.set_header("Referrer-Policy", "same-origin")
-    if not request.path.startswith("/static/"):
-        response.set_header("Cache-Control", "no-store")
-
-
 def escape_html(value):
     """Return the value as text with &, <, >, " and ' escaped, as Bottle's html_escape does."""
     if type(value) is int:
-        return str(value)  # digits and a minus sign: nothing to escape, so no five replaces
+        return str(value)  # digits and a minus sign: nothing to escape
     text = "" if value is None else str(value)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace('"', "&quot;").replace("'", "&#039;")
 
 
-class Template(bottle.SimpleTemplate):
-    """Bottle's SimpleTemplate, escaping each {{value}} in one call, and letting go of a page's values at once."""
+class PageTemplate(bottle.SimpleTemplate):
+    """Bottle's SimpleTemplate, escaping each {{value}} in one call and freeing a page's values at once."""
 
     def execute(self, _stdout, kwargs):
-        """Run the compiled template as Bottle 0.13 does, with escape_html, then empty its namespace."""
-        # Bottle wraps html_escape in a lambda and a text conversion, which
-        # html_escape repeats: four Python calls for every {{value}}. A page
-        # of 50 items has 400 of them, 350 of them item numbers. The wrapping
-        # alone was an eighth of the page's time, and escaping numbers that
-        # cannot hold a special character another eighth.
-        # And its include() and rebase() hold the namespace they live in: a
-        # cycle, which only Python's occasional cycle collection frees. Until
-        # then a page's items and its text stayed in memory, a page's worth
-        # for every request since the last collection, and kept the process
-        # 5 MiB larger after a few 1,000-item pages. Emptying the namespace
-        # when the page is done frees them right away.
+        """Run the compiled template as Bottle 0.13.4 does, with escape_html, then empty its namespace."""
+        # Written against Bottle 0.13.4's SimpleTemplate.execute. Bottle wraps
+        # its escaping in a lambda and a text conversion: several calls for
+        # every {{value}}, most of them item numbers. And its include() and
+        # rebase() refer to the namespace they live in, a cycle that keeps the
+        # page's items alive until Python's cycle collector runs; emptying the
+        # namespace when the page is done frees them at once.
         env = self.defaults.copy()
         env.update(kwargs)
         env.update(
@@ -622,548 +908,10 @@ class Template(bottle.SimpleTemplate):
             env.clear()
 
 
-def template(name, **values):
-    """Render a template (from views/, compiled once per process) with these values."""
-    return bottle.template(name, template_adapter=Template, **values)
-
-
-def render(name, status=200, **values):
-    """Render a template inside the layout, with what every page needs."""
-    response.status = status
-    return template(
-        name,
-        user=current_user(),
-        csrf_token=csrf_token(),
-        flash=pop_flash(),
-        signup_open=bottle_app.config["todo.signup"] == "open",
-        **values,
-    )
-
-
-def error_page(error):
-    """Render an error with its reason inside the layout."""
-    set_security_headers()  # a 500 replaces the response's headers after the hooks have run
-    return template("error", error=error, user=None, csrf_token="", flash=None, signup_open=False)
-
-
-for status in (400, 403, 404, 405, 413, 429, 500, 503):
-    bottle_app.error(status)(error_page)
-
-
-@bottle_app.get("/static/<path:path>")
-def static(path):
-    """Serve a stylesheet or an icon."""
-    return bottle.static_file(path, root=STATIC_ROOT)
-
-
-@bottle_app.get("/healthz")
-def healthz():
-    """Answer 200 'ok' when the database answers."""
-    try:
-        get_db().execute("SELECT 1 FROM settings LIMIT 1").fetchall()
-    except sqlite3.Error:
-        abort(503, "The database does not answer.")
-    response.content_type = "text/plain; charset=utf-8"
-    return "ok"
-
-
-def back_path():
-    """Return the list page the form came from: one of the filters, never anywhere else."""
-    path = form_field("back")
-    return path if path in FILTERS else "/"
-
-
-def show_list(items, path, error=None, status=200, title=""):
-    """Render the list page of these items with the given filter."""
-    active = [item for item in items if not item[2]]  # item: [no, title, done, created]
-    completed = [item for item in items if item[2]]
-    shown = {"/": items, "/active": active, "/completed": completed}[path]
-    return render(
-        "list",
-        status=status,
-        items=shown,
-        total=len(items),
-        left=len(active),
-        path=path,
-        filters=FILTERS,
-        error=error,
-        title=title,
-    )
-
-
-@bottle_app.get("/")
-@bottle_app.get("/active")
-@bottle_app.get("/completed")
-def list_page():
-    """Show the user's items: all, not done, or done."""
-    # Not @login_required: the busiest page checks the session and reads the
-    # items in one statement.
-    user = current_user(with_items=True)
-    if user is None:
-        see_other("/login")
-    return show_list(user["items"], request.path)
-
-
-def check_title(title):
-    """Return why a (trimmed) title cannot be used, or None."""
-    if not title:
-        return "An item needs a title."
-    if len(title) > MAX_TITLE:
-        return f"A title has at most {MAX_TITLE} characters (this one has {len(title)})."
-    return None
-
-
-def add_item(db, user_id, title):
-    """Store a new item and return its number: the user's next, under the write lock."""
-    with transaction(db):
-        # The counter and the item change in one transaction holding the write
-        # lock, so concurrent adds from any workers get 1, 2, 3... with no
-        # duplicates and no gaps; deleting an item never frees its number.
-        counter = db.execute(
-            "UPDATE users SET last_item_no = last_item_no + 1 WHERE id = ? RETURNING last_item_no",
-            (user_id,),
-        ).fetchone()
-        if counter is None:  # the account was deleted, in another browser, since this request began
-            abort(404, "This account no longer exists.")
-        no = counter["last_item_no"]
-        db.execute(
-            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
-            (user_id, no, title, now_iso()),
-        )
-    return no
-
-
-@bottle_app.post("/items")
-@login_required
-def add(user):
-    """Add an item with the user's next number."""
-    title = form_field("title").strip()
-    error = check_title(title)
-    if error:
-        items = load_items(get_db(), user["id"])
-        return show_list(items, back_path(), error=error, status=400, title=title[: MAX_TITLE * 2])
-    no = add_item(get_db(), user["id"], title)
-    flash(f"Added #{no}.")
-    see_other(back_path())
-
-
-def item_number(no):
-    """Return the item number from the URL, or answer 404 when it cannot be one."""
-    digits = no.lstrip("0") or "0"
-    # Beyond SQLite's integers: certainly nobody's item. Check the length first:
-    # int() refuses strings over 4,300 digits with a ValueError (a 500).
-    if len(digits) > 19 or int(digits) > 2**63 - 1:
-        abort(404, "There is no such item.")
-    return int(digits)
-
-
-def change_item(user, no, sql, values=()):
-    """Run one statement on the user's item #no and return the number; 404 when there is no such item."""
-    no = item_number(no)
-    db = get_db()
-    with transaction(db):
-        changed = db.execute(sql, (*values, user["id"], no)).rowcount
-    if not changed:
-        abort(404, f"You have no item #{no}.")
-    return no
-
-
-@bottle_app.post("/items/<no:re:[0-9]+>/toggle")
-@login_required
-def toggle(user, no):
-    """Mark the item done, or not done again."""
-    change_item(user, no, "UPDATE items SET done = 1 - done WHERE user_id = ? AND no = ?")
-    see_other(back_path())
-
-
-def find_item(user, no):
-    """Return the user's item #no; 404 when the user has no such item."""
-    no = item_number(no)
-    item = (
-        get_db().execute("SELECT no, title, done FROM items WHERE user_id = ? AND no = ?", (user["id"], no)).fetchone()
-    )
-    if item is None:
-        abort(404, f"You have no item #{no}.")  # never say more about a number that is not theirs
-    return item
-
-
-@bottle_app.get("/items/<no:re:[0-9]+>/edit")
-@login_required
-def edit_page(user, no):
-    """Show the form that renames an item."""
-    item = find_item(user, no)
-    return render("edit", no=item["no"], title=item["title"], error=None)
-
-
-@bottle_app.post("/items/<no:re:[0-9]+>/edit")
-@login_required
-def edit(user, no):
-    """Rename the item; a title empty after trimming deletes it."""
-    title = form_field("title").strip()
-    if not title:
-        if "title" not in request.forms:  # a broken form, not a wish to delete
-            abort(400, "The form has no title.")
-        return delete(no)
-    error = check_title(title)
-    if error:
-        item = find_item(user, no)
-        return render("edit", status=400, no=item["no"], title=title[: MAX_TITLE * 2], error=error)
-    change_item(user, no, "UPDATE items SET title = ? WHERE user_id = ? AND no = ?", (title,))
-    see_other(back_path())
-
-
-@bottle_app.post("/items/<no:re:[0-9]+>/delete")
-@login_required
-def delete(user, no):
-    """Delete the item."""
-    no = change_item(user, no, "DELETE FROM items WHERE user_id = ? AND no = ?")
-    flash(f"Deleted #{no}.")
-    see_other(back_path())
-
-
-@bottle_app.post("/items/toggle-all")
-@login_required
-def toggle_all(user):
-    """Mark every item done, or every item not done when all already are."""
-    db = get_db()
-    with transaction(db):
-        not_done = db.execute("SELECT count(*) FROM items WHERE user_id = ? AND NOT done", (user["id"],)).fetchone()
-        db.execute(
-            "UPDATE items SET done = ? WHERE user_id = ?",
-            (1 if not_done[0] else 0, user["id"]),
-        )
-    see_other(back_path())
-
-
-@bottle_app.post("/items/clear-completed")
-@login_required
-def clear_completed(user):
-    """Delete the done items."""
-    db = get_db()
-    with transaction(db):
-        cleared = db.execute("DELETE FROM items WHERE user_id = ? AND done", (user["id"],)).rowcount
-    flash(f"Cleared {cleared} completed item{'' if cleared == 1 else 's'}.")
-    see_other(back_path())
-
-
-@bottle_app.get("/export.json")
-@login_required
-def export(user):
-    """Return the user's items as JSON, in number order."""
-    response.content_type = "application/json"
-    items = [
-        {"no": no, "title": title, "done": bool(done), "created": created}
-        for no, title, done, created in load_items(get_db(), user["id"])
-    ]
-    return json.dumps({"items": items}, ensure_ascii=False, indent=1)
-
-
-@bottle_app.get("/register")
-def register_form():
-    """Show the sign-up form."""
-    if bottle_app.config["todo.signup"] != "open":
-        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
-    if current_user():
-        see_other("/")
-    return render("login", page="register", error=None, username="")
-
-
-@bottle_app.post("/register")
-def register():
-    """Create an account and sign in."""
-    if bottle_app.config["todo.signup"] != "open":
-        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
-    username, password = form_field("username").strip(), form_field("password")
-    try:
-        user_id = create_user(get_db(), username, password)
-    except ValueError as error:
-        return render(
-            "login",
-            status=400,
-            page="register",
-            error=str(error),
-            username=username[:64],
-        )
-    sign_in(user_id, 1)
-    flash(f"Welcome, {username}.")
-    see_other("/")
-
-
-@bottle_app.get("/login")
-def login_form():
-    """Show the sign-in form."""
-    if current_user():
-        see_other("/")
-    return render("login", page="login", error=None, username="")
-
-
-@bottle_app.post("/login")
-def login():
-    """Sign in, counting failures per username in the database."""
-    username, password = form_field("username").strip(), form_field("password")
-    db = get_db()
-    username_key = username.lower()[:64]
-    wait = login_retry_after(db, username_key)
-    if wait:
-        response.set_header("Retry-After", str(wait))
-        return render(
-            "login",
-            status=429,
-            page="login",
-            username=username[:64],
-            error=too_many_failures(wait),
-        )
-    user = db.execute(
-        "SELECT id, password_hash, session_version FROM users WHERE username = ?",
-        (username,),
-    ).fetchone()
-    # An unknown username costs one hash too, so the answer's timing does not tell.
-    if not verify_password(user["password_hash"] if user else DUMMY_PASSWORD_HASH, password) or user is None:
-        return render(
-            "login",
-            status=400,
-            page="login",
-            username=username[:64],
-            error="Wrong username or password.",
-        )
-    forget_login_attempt(db, username_key)
-    if password_hasher.check_needs_rehash(user["password_hash"]):
-        with transaction(db):
-            # Only if the hash is still the one checked: never undo a password
-            # change another worker committed meanwhile.
-            db.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                (password_hasher.hash(password), user["id"], user["password_hash"]),
-            )
-    sign_in(user["id"], user["session_version"])
-    see_other("/")
-
-
-@bottle_app.post("/logout")
-def logout():
-    """Sign out this browser."""
-    sign_out("Signed out.")
-    see_other("/login")
-
-
-@bottle_app.get("/account")
-@login_required
-def account_page(user):
-    """Show the account page: password, sign out everywhere, delete."""
-    return render("account", error=None)
-
-
-def check_current_password(user):
-    """Return True if the form's password is the user's; wrong ones count as failed sign-ins."""
-    # Counted with the sign-in form's failures: a stolen cookie must not buy
-    # unlimited guesses at the password (and with it the account for good).
-    db = get_db()
-    username_key = user["username"].lower()
-    wait = login_retry_after(db, username_key)
-    if wait:
-        raise bottle.HTTPError(429, too_many_failures(wait), **{"Retry-After": str(wait)})
-    row = db.execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()
-    if not verify_password(row["password_hash"], form_field("password")):
-        return False
-    forget_login_attempt(db, username_key)
-    return True
-
-
-@bottle_app.post("/account/password")
-@login_required
-def change_password(user):
-    """Change the password; every other browser is signed out, this one stays in."""
-    new_password = form_field("new_password")
-    error = None
-    if not check_current_password(user):
-        error = "Your current password is not right."
-    else:
-        error = check_password(new_password)
-    if error:
-        return render("account", status=400, error=error)
-    db = get_db()
-    new_hash = password_hasher.hash(new_password)
-    with transaction(db):
-        version = db.execute(
-            "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ? "
-            "RETURNING session_version",
-            (new_hash, user["id"]),
-        ).fetchone()["session_version"]
-    # This browser stays in, and so do the forms in its other tabs: same token.
-    sign_in(user["id"], version, csrf=csrf_token())
-    flash("Password changed. Every other browser is signed out.")
-    see_other("/account")
-
-
-@bottle_app.post("/account/logout-all")
-@login_required
-def logout_all(user):
-    """Sign out every browser of this user, this one included."""
-    db = get_db()
-    with transaction(db):
-        db.execute(
-            "UPDATE users SET session_version = session_version + 1 WHERE id = ?",
-            (user["id"],),
-        )
-    sign_out("Signed out everywhere.")
-    see_other("/login")
-
-
-@bottle_app.post("/account/delete")
-@login_required
-def delete_account(user):
-    """Delete the account and all its items; the username is free again."""
-    if not check_current_password(user):
-        return render(
-            "account",
-            status=400,
-            error="Your password is not right; the account is still here.",
-        )
-    db = get_db()
-    with transaction(db):
-        db.execute("DELETE FROM users WHERE id = ?", (user["id"],))  # items go with it (ON DELETE CASCADE)
-    sign_out("Your account and all its items are deleted.")
-    see_other("/login")
-
-
-def create_app(environ=os.environ):
-    """Prepare the database and return the session-wrapped WSGI app for these settings."""
-    config = read_config(environ)
-    init_db(config["database"])
-    bottle_app.config.update({"todo.database": str(config["database"]), "todo.signup": config["signup"]})
-    secret_key = config["secret_key"] or shared_secret_key(config["database"])
-    return SessionMiddleware(bottle_app, session_options(secret_key, config["secure_cookies"]))
-
-
-# The WSGI callable: `waitress-serve todo:app`, `gunicorn todo:app`, and
-# PythonAnywhere's WSGI file (`from todo import application`).
+# The WSGI callable, made once every piece above is defined: `waitress-serve
+# todo:app`, `gunicorn todo:app`, and PythonAnywhere's WSGI file
+# (`from todo import application`).
 app = application = create_app()
-
-
-# --- Command line ----------------------------------------------------------
-
-
-def log_safe(text):
-    """Return text fit for one log line: non-ASCII bytes, spaces and control characters %-escaped."""
-    # WSGI strings carry the raw request bytes as latin-1; a decoded %0A in a path must not start a new line.
-    return quote(text.encode("latin-1", "backslashreplace"), safe="/!$&'()*+,;=:@-._~") or "-"
-
-
-def access_log(wsgi_app):
-    """Wrap the app to write one line per request to stderr (waitress writes none).
-
-    The line: remote address, method, path, status, and the time until the
-    whole answer was handed to the server, e.g. `127.0.0.1 POST /items 303 41.8ms`.
-    """
-
-    def logged(environ, start_response):
-        """Answer the request, then log it, however it ended."""
-        started = time.perf_counter()
-        status = "-"
-        # Read before the app runs: Bottle rewrites PATH_INFO in place (decoded as UTF-8).
-        request_line = " ".join(
-            log_safe(environ.get(key, "")) for key in ("REMOTE_ADDR", "REQUEST_METHOD", "PATH_INFO")
-        )
-
-        def recording_start_response(status_line, headers, exc_info=None):
-            """Note the status (the last one, if an error replaced it) and pass it on."""
-            nonlocal status
-            status = status_line.split(" ", 1)[0]
-            return start_response(status_line, headers, exc_info)
-
-        body = None
-        try:
-            body = wsgi_app(environ, recording_start_response)
-            yield from body
-        finally:
-            if hasattr(body, "close"):
-                body.close()  # WSGI: the app's iterable must be closed (a static file, say)
-            # One write per line: print() writes the text and the newline
-            # separately, and two threads' lines could interleave between them.
-            sys.stderr.write(f"{request_line} {status} {(time.perf_counter() - started) * 1000:.1f}ms\n")
-            sys.stderr.flush()
-
-    return logged
-
-
-def read_new_password():
-    """Read a password: from a prompt on a terminal, else one line of stdin."""
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if password != getpass.getpass("Again: "):
-            raise ValueError("The two passwords differ.")
-        return password
-    return sys.stdin.readline().rstrip("\r\n")
-
-
-def backup(source, target):
-    """Copy the database consistently with SQLite's online backup, while the site runs."""
-    src = connect(source)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
-
-
-def main(argv=None):
-    """Serve the site, or run one of its commands."""
-    parser = argparse.ArgumentParser(prog="todo.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=os.environ.get("PORT") or "8080",  # argparse turns it into an int, or says what is wrong
-        help="default $PORT or 8080",
-    )
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8)")
-    parser.add_argument("--quiet", action="store_true", help="no access log")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    adduser_parser = commands.add_parser("adduser", help="create an account (password from a prompt or stdin)")
-    adduser_parser.add_argument("name")
-    backup_parser = commands.add_parser("backup", help="copy the database consistently while the site runs")
-    backup_parser.add_argument("file", type=Path)
-    args = parser.parse_args(argv)
-    database = Path(bottle_app.config["todo.database"])
-
-    if args.command == "adduser":
-        db = connect(database)
-        try:
-            create_user(db, args.name, read_new_password())
-        except ValueError as error:
-            sys.exit(f"adduser: {error}")
-        except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
-            sys.exit("\nadduser: cancelled, no account created")
-        finally:
-            db.close()
-        print(f"Created user {args.name}.")
-    elif args.command == "backup":
-        if args.file.resolve() == database:
-            sys.exit("backup: the copy must not be the database itself")
-        try:
-            backup(database, args.file)
-        except sqlite3.Error as error:
-            sys.exit(f"backup: {error}")
-        print(f"Copied {database} to {args.file}.")
-    else:
-        import waitress
-
-        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-        # Waitress warns "Task queue depth is N" for every request that has to
-        # wait for a free thread: under load, a line per request (tens of
-        # thousands a minute), each written under the logging lock. Requests
-        # waiting their turn are normal on a busy site, not a warning.
-        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        served = app if args.quiet else access_log(app)
-        waitress.serve(
-            served,
-            host=args.host,
-            port=args.port,
-            threads=args.threads,
-            max_request_body_size=MAX_BODY,
-        )
-
 
 if __name__ == "__main__":
     main()

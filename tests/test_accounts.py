@@ -176,11 +176,11 @@ def test_deleted_accounts_cookie_never_opens_a_later_account(alice, phone, make_
 
 
 @pytest.fixture
-def keyed(make_app):
+def keyed(make_app, database):
     """Return a signed-out app whose session key the test knows, and alice's id."""
     app = make_app(TODO_SECRET_KEY=SECRET_KEY)
     register(app)
-    uid = todo.connect(todo.bottle_app.config["todo.database"]).execute("SELECT id FROM users").fetchone()[0]
+    uid = todo.connect(database).execute("SELECT id FROM users").fetchone()[0]
     app.reset()
     return app, uid
 
@@ -238,16 +238,18 @@ class WriteFile:
 
 
 @pytest.mark.parametrize("serializer", ["json", "pickle"])
-def test_forged_pickle_cookie_never_runs(make_app, tmp_path, serializer):
+def test_forged_pickle_cookie_never_runs(make_app, tmp_path, serializer, monkeypatch):
     """A correctly signed cookie whose payload is a pickle must not run.
 
     The "pickle" case is the control: the same cookie against the same app with Beaker's
     pickle serializer does write the file, so this forgery would have worked.
     """
-    app = make_app(TODO_SECRET_KEY=SECRET_KEY)
     if serializer == "pickle":
-        options = {**todo.session_options(SECRET_KEY, False), "session.data_serializer": "pickle"}
-        app = TestApp(SessionMiddleware(todo.bottle_app, options))
+        options = todo.session_options
+        monkeypatch.setattr(
+            todo, "session_options", lambda *args: {**options(*args), "session.data_serializer": "pickle"}
+        )
+    app = make_app(TODO_SECRET_KEY=SECRET_KEY)
     marker = tmp_path / "forged-cookie-ran"
     payload = pickle.dumps({"uid": 1, "ver": 1, "since": int(time.time()), "x": WriteFile(marker)})
     app.set_cookie("todo_session", forge_cookie(SECRET_KEY, payload))

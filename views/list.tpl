@@ -26,9 +26,10 @@
       <button class="link-button" formaction="/items/toggle-all">{{"Mark all as not done" if not left else "Mark all as done"}}</button>
     </p>
     <ul class="todo-list">
-      % for no, title, done, created in items:
+      % for item in items:
+      % no = item["no"]
       % # Two written-out variants instead of {{...}} for the state: two escaped values fewer per item.
-      % if done:
+      % if item["done"]:
       <li data-no="{{no}}" class="completed">
         <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="true">
       % else:
@@ -36,7 +37,7 @@
         <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="false">
       % end
           <span class="check" aria-hidden="true"></span>
-          <span class="no">#{{no}}</span> <span class="title">{{title}}</span>
+          <span class="no">#{{no}}</span> <span class="title">{{item["title"]}}</span>
         </button>
         <a class="edit" href="/items/{{no}}/edit">Edit<span class="visually-hidden"> #{{no}}</span></a>
         <button class="delete" formaction="/items/{{no}}/delete" aria-label="Delete #{{no}}">&times;</button>
@@ -50,7 +51,7 @@
       <span class="count">{{left}} {{"item" if left == 1 else "items"}} left</span>
       <nav aria-label="Filter">
         <ul class="filters">
-          % for href, label in filters.items():
+          % for href, label in (("/", "All"), ("/active", "Active"), ("/completed", "Completed")):
           <li><a href="{{href}}" aria-current="{{"page" if href == path else "false"}}">{{label}}</a></li>
           % end
         </ul>
