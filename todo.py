@@ -77,19 +77,14 @@ def settings():
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an old cookie cannot name a later account
-    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE, password_hash TEXT NOT NULL, created TEXT NOT NULL,
     session_version INTEGER NOT NULL DEFAULT 1,  -- bumped to revoke every cookie
-    last_item_no INTEGER NOT NULL DEFAULT 0,  -- the per-user counter, never reused
-    created TEXT NOT NULL
+    last_item_no INTEGER NOT NULL DEFAULT 0  -- the per-user counter, never reused
 );
-CREATE TABLE IF NOT EXISTS items (  -- keyed by user first: one user's items are stored together
+CREATE TABLE IF NOT EXISTS items (
     user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    no INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0,
-    created TEXT NOT NULL,
-    PRIMARY KEY (user_id, no)
+    no INTEGER NOT NULL, title TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
+    PRIMARY KEY (user_id, no)  -- the user first: one user's items are stored together
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at REAL NOT NULL);
@@ -178,7 +173,9 @@ def add_item(db, user_id, title):
         if no is None:  # the account was deleted, in another browser, since this request began
             abort(404, "This account no longer exists.")
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        db.execute("INSERT INTO items VALUES (?, ?, ?, 0, ?)", (user_id, no[0], title, created))
+        db.execute(
+            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)", (user_id, no[0], title, created)
+        )
     return no[0]
 
 
@@ -308,7 +305,7 @@ def password_attempt(db, username, password_hash, password):
         db.execute("DELETE FROM login_failures WHERE at < ?", (now - LOGIN_FAILURE_WINDOW,))
         count, oldest = db.execute("SELECT count(*), min(at) FROM login_failures WHERE username = ?", (key,)).fetchone()
         if count < LOGIN_FAILURE_LIMIT:  # counted as failed until the password proves otherwise
-            db.execute("INSERT INTO login_failures VALUES (?, ?)", (key, now))
+            attempt = db.execute("INSERT INTO login_failures VALUES (?, ?) RETURNING rowid", (key, now)).fetchone()
     if count >= LOGIN_FAILURE_LIMIT:
         wait = max(1, int(oldest + LOGIN_FAILURE_WINDOW - now) + 1)
         minutes = f"{-(-wait // 60)} minute{'s' if wait > 60 else ''}"
@@ -318,18 +315,9 @@ def password_attempt(db, username, password_hash, password):
         password_hasher.verify(password_hash or DUMMY_PASSWORD_HASH, password)
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
-    forget_login_attempt(db, key)
-    return password_hash is not None
-
-
-def forget_login_attempt(db, username_key):
-    """Take back the failure recorded for an attempt that turned out right."""
     with transaction(db):
-        db.execute(
-            "DELETE FROM login_failures WHERE rowid = "
-            "(SELECT rowid FROM login_failures WHERE username = ? ORDER BY at DESC LIMIT 1)",
-            (username_key,),
-        )
+        db.execute("DELETE FROM login_failures WHERE rowid = ?", (attempt[0],))
+    return password_hash is not None
 
 
 # --- Request safety --------------------------------------------------------
@@ -338,6 +326,9 @@ def forget_login_attempt(db, username_key):
 # are decoded in one place, and every answer gets the same protective headers.
 
 bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() adds the settings
+# <no:item> in a route: an item number, at most 18 digits after any zeros, so it fits SQLite's integers.
+bottle_app.router.add_filter("item", lambda _: (r"0*[0-9]{1,18}", lambda digits: int(digits.lstrip("0") or 0), None))
+access_log = logging.getLogger("todo.access")  # written to by `python todo.py` unless --quiet
 
 
 def form_field(name):
@@ -355,6 +346,7 @@ def form_field(name):
 def check_request():
     """Refuse oversized bodies (413) and POSTs without the session's form token (403)."""
     environ = request.environ
+    environ["todo.started"] = time.perf_counter()
     try:
         length = int(environ.get("CONTENT_LENGTH") or -1)
     except ValueError:
@@ -379,19 +371,25 @@ def check_request():
 
 @bottle_app.hook("after_request")
 def finish_request():
-    """Close this request's database connection, if it opened one, and add the protective headers."""
-    if "todo.db" in request.environ:
-        request.environ.pop("todo.db").close()
+    """Close the request's database connection, add the protective headers, and log the request."""
+    environ = request.environ
+    if "todo.db" in environ:
+        environ.pop("todo.db").close()
     set_security_headers()
+    if access_log.isEnabledFor(logging.INFO):  # e.g. `127.0.0.1 POST /items 303 41.8ms`
+        # The path as it was sent, %-escaped, so that no path can forge a line.
+        fields = (environ.get(key, "") for key in ("REMOTE_ADDR", "REQUEST_METHOD", "bottle.raw_path"))
+        line = [
+            quote(field.encode("latin-1", "backslashreplace"), safe="/!$&'()*+,;=:@-._~") or "-" for field in fields
+        ]
+        milliseconds = (time.perf_counter() - environ["todo.started"]) * 1000
+        access_log.info("%s %s %s %d %.1fms", *line, response.status_code, milliseconds)
 
 
 def set_security_headers():
     """Add the headers that keep the pages from being framed, sniffed or cached."""
-    response.set_header(
-        "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    )
+    csp = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    response.set_header("Content-Security-Policy", csp + "; base-uri 'none'")
     response.set_header("X-Content-Type-Options", "nosniff")
     response.set_header("Referrer-Policy", "same-origin")
     if not request.path.startswith("/static/"):
@@ -406,9 +404,7 @@ def set_security_headers():
 
 def see_other(path):
     """Return a 303 See Other to this page of the site: the browser loads it next."""
-    # A relative Location: the browser resolves it against the address it used,
-    # so it stays on https:// behind a proxy. Bottle's redirect() builds one
-    # from the Host header instead, which anyone can forge.
+    # Relative, so it stays on https:// behind a proxy; Bottle's redirect() trusts the forgeable Host header.
     answer = response.copy(cls=HTTPResponse)  # keeps the headers already set, as redirect() does
     answer.status, answer.body = 303, ""
     answer.set_header("Location", path)
@@ -500,15 +496,6 @@ def add(user):
     return see_other(back_path())
 
 
-def item_number(no):
-    """Return the item number from the URL, or answer 404 when it cannot be one."""
-    digits = no.lstrip("0") or "0"
-    # Past SQLite's integers it is nobody's item. Length first: int() refuses over 4,300 digits.
-    if len(digits) > 19 or int(digits) > 2**63 - 1:
-        abort(404, "There is no such item.")
-    return int(digits)
-
-
 def change_item(user, no, sql, values=()):
     """Run one statement on the user's item #no; 404 when there is no such item."""
     with transaction(get_db()) as db:
@@ -523,23 +510,22 @@ def delete_item(user, no):
     return see_other(back_path())
 
 
-@bottle_app.post("/items/<no:re:[0-9]+>/toggle")
-@bottle_app.post("/items/<no:re:[0-9]+>/delete")
+@bottle_app.post("/items/<no:item>/toggle")
+@bottle_app.post("/items/<no:item>/delete")
 @login_required
 def toggle_or_delete(user, no):
     """Mark the item done (or not done again), or delete it."""
     if request.path.endswith("/delete"):
-        return delete_item(user, item_number(no))
-    change_item(user, item_number(no), "UPDATE items SET done = 1 - done WHERE user_id = ? AND no = ?")
+        return delete_item(user, no)
+    change_item(user, no, "UPDATE items SET done = 1 - done WHERE user_id = ? AND no = ?")
     return see_other(back_path())
 
 
-@bottle_app.get("/items/<no:re:[0-9]+>/edit")
-@bottle_app.post("/items/<no:re:[0-9]+>/edit")
+@bottle_app.get("/items/<no:item>/edit")
+@bottle_app.post("/items/<no:item>/edit")
 @login_required
 def edit(user, no):
     """Show the form that renames an item, or rename it; a title empty after trimming deletes it."""
-    no = item_number(no)
     item = get_db().execute("SELECT title FROM items WHERE user_id = ? AND no = ?", (user["id"], no)).fetchone()
     if request.method == "GET" or item is None:
         return render("edit", no=no, title=item[0], error=None) if item else abort(404, f"You have no item #{no}.")
@@ -706,38 +692,6 @@ def create_app(environ=os.environ):
     return app
 
 
-def access_log(wsgi_app):
-    """Wrap the app to write a line per request to stderr, e.g. `127.0.0.1 POST /items 303 41.8ms`."""
-
-    def logged(environ, start_response):
-        """Answer the request, then log it, however it ended."""
-        started, status = time.perf_counter(), "-"
-        # Read before Bottle rewrites PATH_INFO. %-escaped, so a path cannot forge a log line.
-        fields = (environ.get(key, "") for key in ("REMOTE_ADDR", "REQUEST_METHOD", "PATH_INFO"))
-        line = " ".join(
-            quote(field.encode("latin-1", "backslashreplace"), safe="/!$&'()*+,;=:@-._~") or "-" for field in fields
-        )
-
-        def recording_start_response(status_line, headers, exc_info=None):
-            """Note the status (the last one, if an error replaced it) and pass it on."""
-            nonlocal status
-            status = status_line.split(" ", 1)[0]
-            return start_response(status_line, headers, exc_info)
-
-        body = None
-        try:
-            body = wsgi_app(environ, recording_start_response)
-            yield from body
-        finally:
-            if hasattr(body, "close"):
-                body.close()  # WSGI: the app's iterable must be closed (a static file, say)
-            # One write per line, so two threads' lines cannot interleave.
-            sys.stderr.write(f"{line} {status} {(time.perf_counter() - started) * 1000:.1f}ms\n")
-            sys.stderr.flush()
-
-    return logged
-
-
 def serve(args):
     """Serve the site with waitress until the process is stopped."""
     import waitress
@@ -745,8 +699,10 @@ def serve(args):
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     # "Task queue depth is N" whenever a request waits for a free thread: normal on a busy site.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    served = app if args.quiet else access_log(app)
-    waitress.serve(served, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY)
+    # waitress logs no requests: finish_request() writes a line for each, in one write (threads' never interleave).
+    access_log.addHandler(logging.StreamHandler())
+    access_log.propagate, access_log.disabled = False, args.quiet
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY)
 
 
 def adduser(database, name):

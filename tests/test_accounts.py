@@ -13,11 +13,9 @@ from pathlib import Path
 import argon2
 import pytest
 import webtest
-from beaker.middleware import SessionMiddleware
 from conftest import (
     PASSWORD,
     ROOT,
-    TestApp,
     cookie_data,
     copy_session,
     csrf_of,
@@ -366,14 +364,16 @@ def test_rehash_never_undoes_a_password_change_made_meanwhile(alice, database, m
     with sqlite3.connect(database) as db:
         db.execute("UPDATE users SET password_hash = ?", (weaker,))
     newer = todo.password_hasher.hash("changed elsewhere")
-    original = todo.forget_login_attempt
+    original = argon2.PasswordHasher.check_needs_rehash
 
-    def meanwhile(db, username_key):
-        original(db, username_key)
+    def meanwhile(hasher, password_hash):
+        """Decide, then let another worker change the password before the rehash is written."""
+        decision = original(hasher, password_hash)
         with sqlite3.connect(database) as other:
             other.execute("UPDATE users SET password_hash = ?", (newer,))
+        return decision
 
-    monkeypatch.setattr(todo, "forget_login_attempt", meanwhile)
+    monkeypatch.setattr(argon2.PasswordHasher, "check_needs_rehash", meanwhile)
     post(alice, "/logout")
     assert login(alice).status_int == 303
     assert user_row(database)["password_hash"] == newer
