@@ -823,7 +823,7 @@ def escape_html(value):
     """Return the value as text with &, <, >, " and ' escaped, as Bottle's html_escape does."""
     if type(value) is int:
         return str(value)  # digits and a minus sign: nothing to escape
-    text = "" if value is None else str(value)
+    text = value.decode() if isinstance(value, bytes) else "" if value is None else str(value)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace('"', "&quot;").replace("'", "&#039;")
 

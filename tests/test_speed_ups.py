@@ -1,0 +1,118 @@
+"""The speed-ups at the end of todo.py: each keeps its effect, on the library code it was written against."""
+
+import hashlib
+import inspect
+import sqlite3
+from pathlib import Path
+
+import beaker.session
+import bottle
+import pytest
+from conftest import post, register
+
+import todo
+
+
+def source_digest(function):
+    """Return a SHA-256 of a function's source, to notice when a library's code changes under a speed-up."""
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+
+
+# --- The cookie that is not signed again (Beaker 1.14.1) --------------------------------
+
+
+def test_a_plain_page_sends_no_cookie_and_a_change_still_does(alice):
+    """Signed in, with nothing new to say, a page costs no signature and no Set-Cookie header."""
+    alice.get("/")  # shows and forgets the welcome message: that changes the cookie
+    assert "Set-Cookie" not in alice.get("/").headers
+    assert "Set-Cookie" not in alice.get("/account").headers
+    assert "Set-Cookie" in post(alice, "/items", title="a change").headers  # the flash "Added #1." is new
+    assert "Added #1." in alice.get("/").text
+
+
+def test_beaker_still_signs_every_loaded_cookie_again_without_the_speed_up(make_app, monkeypatch):
+    """The control: with Beaker's own CookieSession, the same plain page does send the cookie back.
+
+    If Beaker stops calling _create_cookie() while loading, this fails, and UnchangedCookieSession
+    can go; if it renames it, the test above fails.
+    """
+    options = todo.session_options
+    monkeypatch.setattr(
+        todo, "session_options", lambda *args: {**options(*args), "session.session_class": beaker.session.CookieSession}
+    )
+    app = make_app()
+    register(app)
+    app.get("/")
+    assert "Set-Cookie" in app.get("/").headers
+
+
+def test_beaker_is_the_version_the_cookie_speed_up_was_written_for():
+    """UnchangedCookieSession overrides a private method of Beaker 1.14.1's CookieSession.__init__."""
+    assert beaker.__version__ == "1.14.1"
+    assert "self._create_cookie()" in inspect.getsource(beaker.session.CookieSession.__init__)
+    assert source_digest(beaker.session.CookieSession.__init__) == (
+        "be6831b018d81ed9426759238df2b27f81d3a42882d985eafd954a919abd0159"
+    )
+
+
+# --- The template that escapes in one call (Bottle 0.13.4) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [0, -7, 2**63 - 1, "", "plain", "<b>&\"'</b>", "café ☕", None, True, 1.5, ["<x>"], b"bytes"]
+)
+def test_escape_html_matches_bottles_own(value):
+    """Whatever a template prints, the faster escaping gives exactly what Bottle's html_escape gives."""
+    expected = bottle.html_escape(bottle.touni(value))  # what SimpleTemplate prints for {{value}}
+    assert todo.escape_html(value) == expected
+
+
+def test_bottle_is_the_version_the_template_speed_up_copies():
+    """PageTemplate.execute is a copy of Bottle 0.13.4's SimpleTemplate.execute: a new Bottle must be read again."""
+    assert bottle.__version__ == "0.13.4"
+    assert source_digest(bottle.SimpleTemplate.execute) == (
+        "5216c238f7d61b6972ddc698a30e6e6e72e530caf8fbf5fbfa9bb173d7f3486f"
+    )
+
+
+def test_pages_render_the_same_with_bottles_template(alice, monkeypatch):
+    """The copy changes the speed, not the page: the stock SimpleTemplate writes the same bytes."""
+    post(alice, "/items", title="<script>alert('x')</script> & more")
+    post(alice, "/items/1/toggle")
+    alice.get("/")  # the flash is gone: both renders below see the same session
+    fast = alice.get("/").text
+    bottle.TEMPLATES.clear()
+    monkeypatch.setattr(todo, "PageTemplate", bottle.SimpleTemplate)
+    try:
+        assert alice.get("/").text == fast
+    finally:
+        bottle.TEMPLATES.clear()  # recompile with todo's own class for the next tests
+
+
+# --- The connection each process keeps open -------------------------------------------
+
+
+def test_the_wal_outlives_a_request(app, database):
+    """Between requests the WAL stays, so the next request does not rebuild it; and nothing is held open for writing."""
+    assert app.get("/healthz").text == "ok"
+    assert Path(f"{database}-wal").exists() and Path(f"{database}-shm").exists()
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the kept connection holds no lock: a writer gets in at once
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_without_a_kept_connection_the_wal_goes_with_the_last_request(database):
+    """The control: SQLite deletes the WAL when its last connection closes, which is what the keeper avoids."""
+    todo.init_db(database)
+    db = todo.connect(database)
+    db.execute("SELECT count(*) FROM users").fetchall()
+    db.close()
+    assert not Path(f"{database}-wal").exists()
+
+
+def test_a_kept_connection_never_crosses_a_fork(database):
+    """One per process: a connection made before a fork (gunicorn --preload) is not the child's."""
+    todo.init_db(database)
+    assert todo.wal_keeper(database, 1) is todo.wal_keeper(database, 1)
+    assert todo.wal_keeper(database, 1) is not todo.wal_keeper(database, 2)
