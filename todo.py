@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import sqlite3
 import sys
 import time
@@ -329,6 +330,7 @@ bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() 
 # <no:item> in a route: an item number, at most 18 digits after any zeros, so it fits SQLite's integers.
 bottle_app.router.add_filter("item", lambda _: (r"0*[0-9]{1,18}", lambda digits: int(digits.lstrip("0") or 0), None))
 access_log = logging.getLogger("todo.access")  # written to by `python todo.py` unless --quiet
+server_log = logging.getLogger("todo")
 
 
 def form_field(name):
@@ -679,8 +681,11 @@ def create_app(environ=os.environ):
     # The settings belong to the app made here and travel with each of its
     # requests, so two apps made in one process keep their own.
     config = read_config(environ)
-    init_db(config["database"])
-    secret_key = config["secret_key"] or shared_secret_key(config["database"])
+    try:
+        init_db(config["database"])
+        secret_key = config["secret_key"] or shared_secret_key(config["database"])
+    except (sqlite3.Error, OSError) as error:  # not a database, unreadable, read-only: say so in one line
+        raise SystemExit(f"todo: cannot use the database {config['database']}: {error}") from None
     apply_speed_ups()  # the last section
     with_sessions = SessionMiddleware(bottle_app, session_options(secret_key, config["secure_cookies"]))
 
@@ -693,8 +698,9 @@ def create_app(environ=os.environ):
 
 
 def serve(args):
-    """Serve the site with waitress until the process is stopped."""
+    """Serve the site with waitress until SIGTERM or Ctrl-C, then stop cleanly; SIGHUP changes nothing."""
     import waitress
+    from waitress import wasyncore
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     # "Task queue depth is N" whenever a request waits for a free thread: normal on a busy site.
@@ -702,7 +708,41 @@ def serve(args):
     # waitress logs no requests: finish_request() writes a line for each, in one write (threads' never interleave).
     access_log.addHandler(logging.StreamHandler())
     access_log.propagate, access_log.disabled = False, args.quiet
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY)
+    # Idle and slow connections cost no thread: waitress keeps up to 1,000 and drops them after 60 s idle.
+    server = waitress.create_server(
+        app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY,
+        connection_limit=1000, channel_timeout=60,
+    )  # fmt: skip
+    signal.signal(signal.SIGHUP, lambda *_: server_log.info("SIGHUP: nothing to reload; still serving"))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does: KeyboardInterrupt
+    server.print_listen("Serving on http://{}:{}")
+    try:
+        wasyncore.loop(timeout=1, map=server._map, use_poll=True)
+    except KeyboardInterrupt:
+        server_log.info("Stopping: no new connections, finishing the requests in progress (10 s at most)")
+        stop_gracefully(server, deadline=time.monotonic() + 10)
+    close_kept_connections()  # the last connection closed: SQLite folds the WAL into the file and removes it
+    server_log.info("Stopped.")
+
+
+def stop_gracefully(server, deadline):
+    """Stop accepting, let the requests in progress finish and their answers go out, then stop the threads."""
+    # waitress 3.0.2 has no graceful stop (serve() just ends the process), so this drives its
+    # private socket map and channels; tests/test_operations.py pins the effect.
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+
+    server.accepting = False
+    server.del_channel()  # the listening socket leaves the map: no new connections
+    server.socket.close()
+    while channels := [c for c in list(server._map.values()) if isinstance(c, HTTPChannel)]:
+        for channel in channels:  # an idle keep-alive connection is closed; a busy one finishes first
+            if not channel.requests and not channel.total_outbufs_len:
+                channel.will_close = True
+        if time.monotonic() > deadline:
+            break
+        wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+    server.task_dispatcher.shutdown(timeout=1)
 
 
 def adduser(database, name):
@@ -732,12 +772,37 @@ def backup(database, target):
     source, copy = connect(database), sqlite3.connect(target)
     try:
         source.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, without a -wal beside it
     except sqlite3.Error as error:
         sys.exit(f"backup: {error}")
     finally:
         copy.close()
         source.close()
     print(f"Copied {database} to {target}.")
+
+
+def restore(database, source):
+    """Make the site's data exactly the backup's, with SQLite's backup API: safe while the site runs."""
+    # Never copy files over a database: a -wal file left beside it would be laid over the copy.
+    # The backup API writes through SQLite under the write lock; readers see the backup afterwards.
+    if source.resolve() == database:
+        sys.exit("restore: the backup must not be the database itself")
+    try:
+        backup_copy = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro&immutable=1", uri=True)  # left as it is
+        tables = {row[0] for row in backup_copy.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        if (
+            not {"users", "items", "settings"} <= tables
+            or backup_copy.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+        ):
+            sys.exit(f"restore: {source} is not a todo backup (or it is damaged); nothing changed")
+        init_db(database)
+        live = connect(database)
+        live.execute("PRAGMA busy_timeout = 60000")  # wait for the writers in progress to finish
+        backup_copy.backup(live)
+        live.close()
+    except sqlite3.Error as error:
+        sys.exit(f"restore: {source} cannot be restored ({error}); nothing changed")
+    print(f"Restored {database} from {source}.")
 
 
 def main(argv=None):
@@ -751,12 +816,15 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("adduser", help="create an account (password from a prompt or stdin)").add_argument("name")
     commands.add_parser("backup", help="copy the database while the site runs").add_argument("file", type=Path)
+    commands.add_parser("restore", help="replace the site's data with a backup's").add_argument("file", type=Path)
     args = parser.parse_args(argv)
     database = read_config(os.environ)["database"]
     if args.command == "adduser":
         adduser(database, args.name)
     elif args.command == "backup":
         backup(database, args.file)
+    elif args.command == "restore":
+        restore(database, args.file)
     else:
         serve(args)
 
@@ -779,22 +847,27 @@ def apply_speed_ups():
         pass  # not glibc (macOS, musl, Windows): nothing to tune
 
 
-@functools.lru_cache(maxsize=4)
-def wal_keeper(path, pid):
-    """Return an idle connection that this process keeps open to the database."""
+def keep_wal_open(path):
+    """Make sure this process keeps one idle connection to the database, opened on its first request."""
     # When the last connection to a WAL database closes, SQLite checkpoints the
     # WAL, deletes it and its index, and the next connection rebuilds them.
     # This connection holds no transaction and no data, so every request still
     # reads fresh; it only keeps the WAL open between requests. Keyed by pid: a
     # connection must never cross a fork (gunicorn --preload).
-    db = connect(path)
-    db.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # attach to the WAL
-    return db
+    key = (str(path), os.getpid())
+    if key not in kept_connections:
+        # check_same_thread=False: opened by a request's thread, closed by the main one as the process stops.
+        db = kept_connections.setdefault(key, sqlite3.connect(path, check_same_thread=False))
+        db.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # attach to the WAL
 
 
-def keep_wal_open(path):
-    """Make sure this process keeps one idle connection to the database."""
-    wal_keeper(path, os.getpid())
+def close_kept_connections():
+    """Close the connections keep_wal_open() kept, as the process stops."""
+    for key in [key for key in kept_connections if key[1] == os.getpid()]:
+        kept_connections.pop(key).close()
+
+
+kept_connections = {}  # (database, pid): an idle connection; no data, no transaction
 
 
 class UnchangedCookieSession(CookieSession):

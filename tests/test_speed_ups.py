@@ -2,6 +2,7 @@
 
 import hashlib
 import inspect
+import os
 import sqlite3
 from pathlib import Path
 
@@ -111,8 +112,16 @@ def test_without_a_kept_connection_the_wal_goes_with_the_last_request(database):
     assert not Path(f"{database}-wal").exists()
 
 
-def test_a_kept_connection_never_crosses_a_fork(database):
+def test_a_kept_connection_never_crosses_a_fork(database, monkeypatch):
     """One per process: a connection made before a fork (gunicorn --preload) is not the child's."""
     todo.init_db(database)
-    assert todo.wal_keeper(database, 1) is todo.wal_keeper(database, 1)
-    assert todo.wal_keeper(database, 1) is not todo.wal_keeper(database, 2)
+    todo.keep_wal_open(database)
+    parent = todo.kept_connections[(str(database), os.getpid())]
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as seen from a forked child
+    todo.keep_wal_open(database)
+    assert todo.kept_connections[(str(database), -1)] is not parent
+    todo.close_kept_connections()  # the child's own, as it stops
+    assert (str(database), -1) not in todo.kept_connections
+    monkeypatch.undo()
+    todo.close_kept_connections()
+    assert not Path(f"{database}-wal").exists()  # the last connection closed: the WAL is folded in and removed

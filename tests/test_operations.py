@@ -1,0 +1,183 @@
+"""An operator's first weeks, on real processes: signals, restore, idle connections, a database that cannot be used."""
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import ROOT, Browser, running, todo_servers
+
+import todo
+
+
+def fill(database, username, count):
+    """Give the user `count` items straight in the database, as a long-used list would have."""
+    with sqlite3.connect(database) as db:
+        user_id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+        db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
+        db.executemany(
+            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
+            ((user_id, no, f"item number {no} " + "x" * 60) for no in range(1, count + 1)),
+        )
+
+
+def test_sigterm_finishes_the_answer_in_progress_exits_0_and_leaves_no_wal(tmp_path):
+    """A large answer being read slowly when SIGTERM comes arrives whole; then the process exits 0, database closed."""
+    database = tmp_path / "todo.db"
+    with running(todo_servers(1), database) as servers:
+        browser = Browser()
+        browser.register(servers[0], "olga")
+        fill(database, "olga", 20_000)
+        answer = browser.http.get(servers[0] + "/export.json", stream=True)
+        assert answer.status_code == 200
+        servers.processes[0].send_signal(signal.SIGTERM)  # the headers are in; most of the body is not
+        body = b""
+        for chunk in answer.iter_content(64 * 1024):
+            body += chunk
+            time.sleep(0.01)  # a slow reader
+        assert servers.processes[0].wait(timeout=15) == 0
+    assert len(requests.models.complexjson.loads(body)["items"]) == 20_000
+    assert not Path(f"{database}-wal").exists()  # nothing for SQLite to lay over a restored copy
+    assert "Stopped." in (servers._start.log_dir / "server-0.log").read_text()
+
+
+def test_sighup_does_not_stop_the_server(tmp_path):
+    """Log rotation and supervisors send SIGHUP: the server says so and keeps serving."""
+    with running(todo_servers(1), tmp_path / "todo.db") as servers:
+        servers.processes[0].send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # give a wrongly handled signal the time to kill it
+        assert servers.processes[0].poll() is None
+        assert requests.get(servers[0] + "/healthz", timeout=5).text == "ok"
+
+
+def test_150_idle_connections_do_not_lock_new_visitors_out(tmp_path):
+    """waitress' default of 100 connections, each idle for 120 s, would refuse the 101st visitor."""
+    with running(todo_servers(1), tmp_path / "todo.db") as (url,):
+        host, port = url.removeprefix("http://").split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(150)]
+        try:
+            for sock in idle[::2]:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request: a slow client
+            started = time.monotonic()
+            assert requests.get(url + "/login", timeout=10).status_code == 200
+            assert time.monotonic() - started < 5
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def run_todo(database, *args, stdin=None):
+    """Run a todo.py command on this database; return the finished process."""
+    env = {"TODO_DATABASE": str(database), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "todo.py"), *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_restore_while_serving_makes_the_data_exactly_the_backups(tmp_path):
+    """Writers wait, then every page shows the backup: its items, its numbering, only its accounts."""
+    database, saved = tmp_path / "todo.db", tmp_path / "saved.db"
+    with running(todo_servers(2), database) as urls:
+        alice, bob = Browser(), Browser()
+        alice.register(urls[0], "alice")
+        for title in ("one", "two", "three"):
+            alice.post(urls[0], "/items", title=title)
+        assert run_todo(database, "backup", str(saved)).returncode == 0
+        for title in ("four", "five"):
+            alice.post(urls[1], "/items", title=title)
+        bob.register(urls[1], "bob")  # not in the backup
+        restored = run_todo(database, "restore", str(saved))
+        assert restored.returncode == 0, restored.stderr
+        for url in urls:
+            assert [item["title"] for item in alice.export(url)] == ["one", "two", "three"]
+            assert bob.http.get(url + "/", allow_redirects=False).status_code == 303  # signed out: no such account
+        assert alice.post(urls[1], "/items", title="after").status_code == 303
+        assert [item["no"] for item in alice.export(urls[0])] == [1, 2, 3, 4]  # the numbering continues the backup's
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert not Path(f"{saved}-wal").exists() and not Path(f"{saved}-shm").exists()  # the backup is left as it was
+
+
+@pytest.mark.parametrize("content", [b"not a database at all, just text" * 40, None])
+def test_restore_refuses_what_is_not_a_todo_backup_and_changes_nothing(tmp_path, content):
+    database, other = tmp_path / "todo.db", tmp_path / "other.db"
+    assert run_todo(database, "adduser", "alice", stdin="long enough pw\n").returncode == 0
+    if content is None:
+        sqlite3.connect(other).execute("CREATE TABLE notes (text)")  # a database, but not todo's
+    else:
+        other.write_bytes(content)
+    refused = run_todo(database, "restore", str(other))
+    assert refused.returncode != 0
+    assert "nothing changed" in refused.stderr and "Traceback" not in refused.stderr
+    assert sqlite3.connect(database).execute("SELECT username FROM users").fetchall() == [("alice",)]
+
+
+def test_a_database_that_is_not_one_stops_the_start_with_one_line(tmp_path):
+    database = tmp_path / "todo.db"
+    database.write_bytes(b"this is some other file, not SQLite " * 100)
+    failed = run_todo(database, "--port", "1")
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines() == [f"todo: cannot use the database {database}: file is not a database"]
+
+
+def test_a_database_path_that_cannot_be_opened_stops_the_start_with_one_line(tmp_path):
+    database = tmp_path / "a-directory"
+    database.mkdir()
+    failed = run_todo(database, "--port", "1")
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines() == [
+        f"todo: cannot use the database {database}: unable to open database file"
+    ]
+
+
+def test_a_read_only_database_stops_the_start_with_one_line(tmp_path, monkeypatch):
+    """Opened read-only (as a file without write permission is): the start says so instead of failing later."""
+    todo.init_db(tmp_path / "todo.db")
+    connect = todo.connect
+    monkeypatch.setattr(todo, "connect", lambda path: connect(f"{Path(path).as_uri()}?mode=ro"))
+    monkeypatch.setattr(
+        todo.sqlite3, "connect", lambda path, **options: sqlite3.dbapi2.connect(path, uri=True, **options)
+    )
+    with pytest.raises(SystemExit) as stopped:
+        todo.create_app({"TODO_DATABASE": str(tmp_path / "todo.db")})
+    assert (
+        str(stopped.value)
+        == f"todo: cannot use the database {tmp_path / 'todo.db'}: attempt to write a readonly database"
+    )
+
+
+def test_adds_answered_before_sigterm_are_all_kept(tmp_path):
+    """Adds racing a SIGTERM: every add answered 303 is in the database after the stop."""
+    database = tmp_path / "todo.db"
+    answered = []
+    with running(todo_servers(1), database) as servers:
+        browser = Browser()
+        browser.register(servers[0], "sam")
+        token = browser.token(servers[0])
+
+        def add_until_refused():
+            """Add items until the server stops answering."""
+            for index in range(10_000):
+                try:
+                    answer = browser.http.post(
+                        servers[0] + "/items", {"title": f"t{index}", "csrf_token": token}, allow_redirects=False
+                    )
+                except requests.ConnectionError:
+                    return
+                if answer.status_code == 303:
+                    answered.append(f"t{index}")
+
+        adder = threading.Thread(target=add_until_refused)
+        adder.start()
+        time.sleep(0.5)
+        servers.processes[0].send_signal(signal.SIGTERM)
+        adder.join(timeout=30)
+        assert servers.processes[0].wait(timeout=15) == 0
+    stored = {row[0] for row in sqlite3.connect(database).execute("SELECT title FROM items")}
+    assert answered and set(answered) <= stored
