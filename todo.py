@@ -21,6 +21,7 @@ import secrets
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,9 @@ USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024  # characters
 SESSION_LIFETIME = 30 * 24 * 3600  # seconds, absolute: a sign-in lasts this long at most
 LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW = 10, 15 * 60  # failed sign-ins per username, seconds: then 429
-FILTERS = ("/", "/active", "/completed")  # the list page's three views: all, not done, done
+FILTERS = {"/": (0, 1), "/active": (0, 0), "/completed": (1, 1)}  # each list page: the values of `done` it shows
+PAGE_SIZE = 500  # items on one list page; ?page=2 and on show the rest
+BUSY_TIMEOUT = 2  # seconds a request waits for the write lock before it answers 503
 
 
 def read_config(environ):
@@ -60,6 +63,7 @@ def read_config(environ):
         "secret_key": environ.get("TODO_SECRET_KEY") or None,
         "signup": signup,
         "secure_cookies": environ.get("TODO_SECURE_COOKIES") == "1",
+        "max_items": int(environ.get("TODO_MAX_ITEMS") or 10_000),  # per user
     }
 
 
@@ -79,7 +83,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an old cookie cannot name a later account
     username TEXT NOT NULL UNIQUE COLLATE NOCASE, password_hash TEXT NOT NULL, created TEXT NOT NULL,
-    session_version INTEGER NOT NULL DEFAULT 1,  -- bumped to revoke every cookie
+    session_secret TEXT NOT NULL,  -- random, in every cookie of the user's; replaced to revoke them all
     last_item_no INTEGER NOT NULL DEFAULT 0  -- the per-user counter, never reused
 );
 CREATE TABLE IF NOT EXISTS items (
@@ -93,11 +97,11 @@ CREATE INDEX IF NOT EXISTS login_failures_by_username ON login_failures (usernam
 """
 
 
-def connect(path):
-    """Open a connection that writes only in explicit transactions."""
+def connect(path, timeout=10):
+    """Open a connection that writes only in explicit transactions, waiting `timeout` seconds for a lock."""
     # isolation_level=None: Python's sqlite3 must not open transactions behind
     # our back (its deferred BEGIN loses updates under several processes).
-    db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     db.row_factory = sqlite3.Row
     return db
 
@@ -132,6 +136,12 @@ def init_db(path):
                     raise
                 time.sleep(0.01)
         db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # workers starting together take turns
+        if "session_secret" not in {column[1] for column in db.execute("PRAGMA table_info(users)")}:
+            # A database from before per-user secrets: give every user one (their old cookies sign out).
+            db.executescript(
+                "BEGIN IMMEDIATE; ALTER TABLE users ADD COLUMN session_secret TEXT NOT NULL DEFAULT '';"
+                "UPDATE users SET session_secret = lower(hex(randomblob(16))); COMMIT;"
+            )
     finally:
         db.close()
 
@@ -153,18 +163,23 @@ def get_db():
     """Return this request's database connection, opening it on first use."""
     if "todo.db" not in request.environ:
         keep_wal_open(settings()["database"])  # a speed-up: see the last section
-        request.environ["todo.db"] = connect(settings()["database"])
+        request.environ["todo.db"] = connect(settings()["database"], timeout=BUSY_TIMEOUT)
     return request.environ["todo.db"]
 
 
-def load_items(db, user_id):
-    """Return the user's items in number order, each with its no, title, done and created."""
-    return db.execute("SELECT no, title, done, created FROM items WHERE user_id = ? ORDER BY no", (user_id,)).fetchall()
+def load_items(db, user_id, done=(0, 1), page=1):
+    """Return a page of the user's items (and the next page's first), in number order: no, title, done, created."""
+    return db.execute(
+        "SELECT no, title, done, created FROM items WHERE user_id = ? AND done IN (?, ?) ORDER BY no LIMIT ? OFFSET ?",
+        (user_id, *done, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE),
+    ).fetchall()
 
 
-def add_item(db, user_id, title):
+def add_item(db, user_id, title, max_items=10_000):
     """Store a new item and return its number: the user's next, taken under the write lock."""
     with transaction(db):
+        if db.execute("SELECT count(*) FROM items WHERE user_id = ?", (user_id,)).fetchone()[0] >= max_items:
+            raise ValueError(f"You have {max_items:,} items, the most one list may hold. Delete some to add more.")
         # The counter and the item change in one transaction that holds the
         # write lock, so concurrent adds from any workers get 1, 2, 3... with
         # no duplicates and no gaps; deleting an item never frees its number.
@@ -184,15 +199,36 @@ def add_item(db, user_id, title):
 # The session is a Beaker cookie, signed with the one key every worker shares
 # and serialised as JSON (never pickle: a forged pickle runs code). Anyone can
 # read it (signed, not encrypted), so it holds only ids and tokens: uid, the
-# user; ver, their session version at sign-in; since, when; csrf, the form
-# token; flash, a short message. It travels with the browser, so whichever
+# user; key, that user's session secret; since, when they signed in; csrf, the
+# form token; flash, a short message. It travels with the browser, so whichever
 # worker answers next sees the same session. Revocation lives in the database:
-# users.session_version is checked on every request; bumping it signs out
-# every browser.
+# users.session_secret is checked on every request, and replacing it signs out
+# every browser. Being random, it also ties the cookie to this site's database:
+# user 1 of another site with the same key has another secret.
 
 # OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
 password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
+# Two hashes at a time per process, whatever the threads: 30 sign-ins at once cost 38 MiB, not 570.
+# A limit on work in progress, not data: it holds nothing a request reads.
+hashing_slots = threading.BoundedSemaphore(2)
+
+
+@contextmanager
+def hashing_slot():
+    """Wait for one of this process's hashing slots; 503 when sign-ins swamp the site for seconds."""
+    if not hashing_slots.acquire(timeout=10):
+        raise HTTPError(503, "Too many sign-ins at once. Try again in a moment.", **{"Retry-After": "5"})
+    try:
+        yield
+    finally:
+        hashing_slots.release()
+
+
+def hash_password(password):
+    """Return the argon2 hash of a password, computed in one of the hashing slots."""
+    with hashing_slot():
+        return password_hasher.hash(password)
 
 
 def session_options(secret_key, secure_cookies):
@@ -233,19 +269,21 @@ def flash(message):
 def current_user():
     """Return the signed-in user as {"id", "username"}, or None: checked in the database on every request."""
     if "todo.user" not in request.environ:  # asked once per request, however often it is needed
-        uid, version, since = (session().get(key) for key in ("uid", "ver", "since"))
-        fresh = all(type(value) is int for value in (uid, version, since)) and time.time() - since < SESSION_LIFETIME
+        uid, secret, since = (session().get(key) for key in ("uid", "key", "since"))
+        fresh = (
+            type(uid) is int and type(secret) is str and type(since) is int and time.time() - since < SESSION_LIFETIME
+        )
         # No row when the user was deleted, or signed out everywhere, since this cookie was made.
-        sql = "SELECT id, username FROM users WHERE id = ? AND session_version = ?"
-        row = get_db().execute(sql, (uid, version)).fetchone() if fresh else None
+        sql = "SELECT id, username FROM users WHERE id = ? AND session_secret = ?"
+        row = get_db().execute(sql, (uid, secret)).fetchone() if fresh else None
         request.environ["todo.user"] = dict(row) if row else None
     return request.environ["todo.user"]
 
 
-def sign_in(user_id, session_version, csrf=None):
+def sign_in(user_id, session_secret, csrf=None):
     """Start a fresh session for the user: a new cookie, and a new form token unless given one (no fixation)."""
     session().invalidate()
-    session().update(uid=user_id, ver=session_version, since=int(time.time()), csrf=csrf or secrets.token_urlsafe(32))
+    session().update(uid=user_id, key=session_secret, since=int(time.time()), csrf=csrf or secrets.token_urlsafe(32))
     session().save()
 
 
@@ -278,7 +316,7 @@ def check_password(password):
 
 
 def create_user(db, username, password):
-    """Add an account and return its id; raise ValueError with the reason if it cannot be."""
+    """Add an account and return its id and session secret; raise ValueError with the reason if it cannot be."""
     error = (
         check_password(password)
         if USERNAME_PATTERN.fullmatch(username)
@@ -286,13 +324,12 @@ def create_user(db, username, password):
     )
     if error:
         raise ValueError(error)
-    password_hash = password_hasher.hash(password)  # slow on purpose: done before taking the lock
-    sql = "INSERT INTO users (username, password_hash, created) VALUES (?, ?, ?) RETURNING id"
+    password_hash, created = hash_password(password), datetime.now(UTC).isoformat(timespec="seconds")
+    sql = "INSERT INTO users (username, password_hash, session_secret, created) VALUES (?, ?, ?, ?) RETURNING id"
+    user = (username, password_hash, secrets.token_hex(16), created)
     try:
         with transaction(db):
-            return db.execute(
-                sql, (username, password_hash, datetime.now(UTC).isoformat(timespec="seconds"))
-            ).fetchone()[0]
+            return db.execute(sql, user).fetchone()[0], user[2]
     except sqlite3.IntegrityError:
         raise ValueError("That username is taken.") from None
 
@@ -313,7 +350,8 @@ def password_attempt(db, username, password_hash, password):
         message = f"Too many failed sign-ins for this username. Try again in {minutes}."
         raise HTTPError(429, message, **{"Retry-After": str(wait)})
     try:  # an unknown user is checked against a dummy hash, so the answer's timing does not tell
-        password_hasher.verify(password_hash or DUMMY_PASSWORD_HASH, password)
+        with hashing_slot():
+            password_hasher.verify(password_hash or DUMMY_PASSWORD_HASH, password)
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
     with transaction(db):
@@ -327,6 +365,34 @@ def password_attempt(db, username, password_hash, password):
 # are decoded in one place, and every answer gets the same protective headers.
 
 bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() adds the settings
+UNAVAILABLE = {  # SQLite's primary error codes for a database that cannot serve now: answered 503, not 500
+    sqlite3.SQLITE_BUSY: "The database is busy: another program holds it.",
+    sqlite3.SQLITE_LOCKED: "The database is busy: another program holds it.",
+    sqlite3.SQLITE_READONLY: "The database is read-only.",
+    sqlite3.SQLITE_FULL: "The database's disk is full.",
+    sqlite3.SQLITE_IOERR: "The database's disk cannot be written.",
+    sqlite3.SQLITE_CANTOPEN: "The database cannot be opened.",
+}
+
+
+def database_trouble_is_503(handler):
+    """Answer 503 with the reason when the database is busy, full or read-only: the site's state, not a bug."""
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except sqlite3.OperationalError as error:
+            reason = UNAVAILABLE.get(error.sqlite_errorcode & 0xFF)  # the primary code, without the detail
+            if reason is None:
+                raise
+            server_log.warning("503 %s %s: %s (%s)", request.method, request.path, reason, error)  # one line
+            raise HTTPError(503, f"{reason} Nothing was changed; try again in a moment.", Retry_After="5") from None
+
+    return wrapper
+
+
+bottle_app.install(database_trouble_is_503)  # wraps every route; a transaction rolls back first
 # <no:item> in a route: an item number, at most 18 digits after any zeros, so it fits SQLite's integers.
 bottle_app.router.add_filter("item", lambda _: (r"0*[0-9]{1,18}", lambda digits: int(digits.lstrip("0") or 0), None))
 access_log = logging.getLogger("todo.access")  # written to by `python todo.py` unless --quiet
@@ -447,26 +513,32 @@ def static(path):
 
 @bottle_app.get("/healthz")
 def healthz():
-    """Answer 200 'ok' when the database answers."""
-    try:
-        get_db().execute("SELECT 1 FROM settings LIMIT 1").fetchall()
-    except sqlite3.Error:
-        abort(503, "The database does not answer.")
+    """Answer 200 'ok' when the database can be read and written, else 503 with the reason (within 3 s)."""
+    with transaction(get_db()) as db:  # a real write: a full disk or a read-only file shows here
+        db.execute("PRAGMA busy_timeout = 1000")
+        db.execute("INSERT OR REPLACE INTO settings VALUES ('last_health_check', ?)", (str(time.time()),))
     response.content_type = "text/plain; charset=utf-8"
     return "ok"
 
 
 def back_path():
-    """Return the list page the form came from: one of the filters, never anywhere else."""
-    return form_field("back") if form_field("back") in FILTERS else "/"
+    """Return the list page the form came from: a filter and its page, never anywhere else."""
+    path, _, page = form_field("back").partition("?page=")
+    if path not in FILTERS:
+        return "/"
+    return f"{path}?page={page}" if re.fullmatch(r"[1-9][0-9]{0,8}", page) else path
 
 
-def show_list(user, path, status=200, error=None, title=""):
-    """Render the list page with one of the filters; the footer counts all the user's items."""
-    items = load_items(get_db(), user["id"])
-    active = [item for item in items if not item["done"]]
-    shown = {"/": items, "/active": active, "/completed": [item for item in items if item["done"]]}[path]
-    return render("list", status, items=shown, total=len(items), left=len(active), path=path, error=error, title=title)
+def show_list(user, path, page=1, status=200, error=None, title=""):
+    """Render a page of the list with one of the filters; the footer counts all the user's items."""
+    items = load_items(get_db(), user["id"], FILTERS[path], page)
+    if page > 1 and not items:
+        abort(404, f"This list has no page {page}.")
+    sql = "SELECT count(*), coalesce(sum(done), 0) FROM items WHERE user_id = ?"
+    total, done = get_db().execute(sql, (user["id"],)).fetchone()
+    more = len(items) > PAGE_SIZE  # load_items read one more than a page: there is a next page
+    values = dict(items=items[:PAGE_SIZE], page=page, more=more, total=total, left=total - done, path=path)
+    return render("list", status, error=error, title=title, **values)
 
 
 @bottle_app.get("/")
@@ -474,8 +546,10 @@ def show_list(user, path, status=200, error=None, title=""):
 @bottle_app.get("/completed")
 @login_required
 def list_page(user):
-    """Show the user's items: all, not done, or done."""
-    return show_list(user, request.path)
+    """Show a page of the user's items: all, not done, or done."""
+    if not re.fullmatch(r"[1-9][0-9]{0,8}", page := request.query.get("page", "1")):
+        abort(404, "There is no such page.")
+    return show_list(user, request.path, int(page))
 
 
 def check_title(title):
@@ -491,10 +565,13 @@ def check_title(title):
 @login_required
 def add(user):
     """Add an item with the user's next number."""
-    title = form_field("title").strip()
-    if check_title(title):
-        return show_list(user, back_path(), 400, check_title(title), title[: MAX_TITLE * 2])
-    flash(f"Added #{add_item(get_db(), user['id'], title)}.")
+    title, (path, _, page) = form_field("title").strip(), back_path().partition("?page=")
+    try:
+        if check_title(title):
+            raise ValueError(check_title(title))
+        flash(f"Added #{add_item(get_db(), user['id'], title, settings()['max_items'])}.")
+    except ValueError as error:  # the form again, with the reason and the title as typed
+        return show_list(user, path, int(page or 1), 400, str(error), title[: MAX_TITLE * 2])
     return see_other(back_path())
 
 
@@ -567,7 +644,8 @@ def clear_completed(user):
 def export(user):
     """Return the user's items as JSON, in number order."""
     response.content_type = "application/json"
-    items = [{**item, "done": bool(item["done"])} for item in map(dict, load_items(get_db(), user["id"]))]
+    sql = "SELECT no, title, done, created FROM items WHERE user_id = ? ORDER BY no"
+    items = [{**item, "done": bool(item["done"])} for item in map(dict, get_db().execute(sql, (user["id"],)))]
     return json.dumps({"items": items}, ensure_ascii=False, indent=1)
 
 
@@ -588,10 +666,10 @@ def register():
         abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
     username, password = form_field("username").strip(), form_field("password")
     try:
-        user_id = create_user(get_db(), username, password)
+        user_id, session_secret = create_user(get_db(), username, password)
     except ValueError as error:
         return render("login", 400, page="register", error=str(error), username=username[:64])
-    sign_in(user_id, 1)
+    sign_in(user_id, session_secret)
     flash(f"Welcome, {username}.")
     return see_other("/")
 
@@ -600,16 +678,16 @@ def register():
 def login():
     """Sign in, counting failures per username in the database."""
     username, password, db = form_field("username").strip(), form_field("password"), get_db()
-    user = db.execute("SELECT id, password_hash, session_version FROM users WHERE username = ?", (username,)).fetchone()
+    user = db.execute("SELECT id, password_hash, session_secret FROM users WHERE username = ?", (username,)).fetchone()
     if not password_attempt(db, username, user and user["password_hash"], password):
         return render("login", 400, page="login", username=username[:64], error="Wrong username or password.")
     if password_hasher.check_needs_rehash(user["password_hash"]):
         with transaction(db):  # only if unchanged: never undo a password change another worker made meanwhile
             db.execute(
                 "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                (password_hasher.hash(password), user["id"], user["password_hash"]),
+                (hash_password(password), user["id"], user["password_hash"]),
             )
-    sign_in(user["id"], user["session_version"])
+    sign_in(user["id"], user["session_secret"])
     return see_other("/")
 
 
@@ -641,14 +719,12 @@ def change_password(user):
     error = check_password(new_password) if check_current_password(user) else "Your current password is not right."
     if error:
         return render("account", 400, error=error)
-    new_hash = password_hasher.hash(new_password)
+    new_hash, new_secret = hash_password(new_password), secrets.token_hex(16)
     with transaction(get_db()) as db:
-        version = db.execute(
-            "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ? "
-            "RETURNING session_version",
-            (new_hash, user["id"]),
-        ).fetchone()[0]
-    sign_in(user["id"], version, csrf=csrf_token())  # same token: this browser's other tabs keep working
+        db.execute(
+            "UPDATE users SET password_hash = ?, session_secret = ? WHERE id = ?", (new_hash, new_secret, user["id"])
+        )
+    sign_in(user["id"], new_secret, csrf=csrf_token())  # same token: this browser's other tabs keep working
     flash("Password changed. Every other browser is signed out.")
     return see_other("/account")
 
@@ -658,7 +734,7 @@ def change_password(user):
 def logout_all(user):
     """Sign out every browser of this user, this one included."""
     with transaction(get_db()) as db:
-        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", (user["id"],))
+        db.execute("UPDATE users SET session_secret = ? WHERE id = ?", (secrets.token_hex(16), user["id"]))
     return sign_out("Signed out everywhere.")
 
 

@@ -75,13 +75,13 @@ def test_account_page_has_its_three_forms(alice):
 
 
 def test_logout_everywhere_revokes_every_copy_of_the_cookie(alice, phone, database):
-    version = user_row(database)["session_version"]
+    secret = user_row(database)["session_secret"]
     answer = post(alice, "/account/logout-all")
     assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
     assert "Signed out everywhere." in alice.get("/login").text
     assert not signed_in(alice)
     assert not signed_in(phone)  # the copy made before is dead too
-    assert user_row(database)["session_version"] == version + 1
+    assert user_row(database)["session_secret"] not in (secret, "")  # a new random one
     assert login(alice).status_int == 303 and signed_in(alice)  # and signing in again works
     assert not signed_in(phone)
 
@@ -175,12 +175,12 @@ def test_deleted_accounts_cookie_never_opens_a_later_account(alice, phone, make_
 
 @pytest.fixture
 def keyed(make_app, database):
-    """Return a signed-out app whose session key the test knows, and alice's id."""
+    """Return a signed-out app whose session key the test knows, alice's id and her session secret."""
     app = make_app(TODO_SECRET_KEY=SECRET_KEY)
     register(app)
-    uid = todo.connect(database).execute("SELECT id FROM users").fetchone()[0]
+    uid, secret = todo.connect(database).execute("SELECT id, session_secret FROM users").fetchone()
     app.reset()
-    return app, uid
+    return app, uid, secret
 
 
 @pytest.mark.parametrize(
@@ -188,14 +188,14 @@ def keyed(make_app, database):
     [(0, True), (29 * DAY, True), (30 * DAY - 60, True), (30 * DAY + 60, False), (400 * DAY, False)],
 )
 def test_session_has_an_absolute_lifetime_of_30_days(keyed, age, accepted):
-    app, uid = keyed
-    cookie = {"uid": uid, "ver": 1, "since": int(time.time()) - age, "csrf": "t"}
+    app, uid, secret = keyed
+    cookie = {"uid": uid, "key": secret, "since": int(time.time()) - age, "csrf": "t"}
     app.set_cookie("todo_session", forge_cookie(SECRET_KEY, json_payload(cookie)))
     assert signed_in(app) is accepted
 
 
 def test_sign_in_time_is_kept_in_the_cookie_and_activity_does_not_renew_it(keyed):
-    app, _ = keyed
+    app, _, _ = keyed
     start = time.time()
     login(app)
     since = cookie_data(app)["since"]
@@ -208,17 +208,18 @@ def test_sign_in_time_is_kept_in_the_cookie_and_activity_does_not_renew_it(keyed
 @pytest.mark.parametrize(
     "cookie",
     [
-        {"uid": 1, "ver": 2, "since": 0},  # an old version: revoked
-        {"uid": "1", "ver": 1},
-        {"uid": True, "ver": True, "since": True},
-        {"uid": 1.0, "ver": 1, "since": 1e12},
-        {"uid": 10**30, "ver": 1, "since": 1},
+        {"uid": 1, "key": "a revoked or foreign secret", "since": 0},
+        {"uid": 1, "ver": 1, "since": 0},  # a cookie from before per-user secrets
+        {"uid": "1", "key": "x"},
+        {"uid": True, "key": True, "since": True},
+        {"uid": 1.0, "key": ["x"], "since": 1e12},
+        {"uid": 10**30, "key": "x", "since": 1},
         {"uid": None},
         {"csrf": ["not", "text"], "flash": {"x": 1}},
     ],
 )
 def test_signed_cookies_with_odd_contents_are_signed_out_not_errors(keyed, cookie):
-    app, _ = keyed
+    app, _, _ = keyed
     app.set_cookie("todo_session", forge_cookie(SECRET_KEY, json_payload(cookie)))
     answer = app.get("/")
     assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")

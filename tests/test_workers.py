@@ -26,9 +26,9 @@ def test_workers_started_together_all_sign_with_the_one_key_kept_in_the_database
     Browser().register(urls[0], "bianca")
     with sqlite3.connect(database) as db:
         keys = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchall()
-        (user_id,) = db.execute("SELECT id FROM users WHERE username = 'bianca'").fetchone()
+        user_id, secret = db.execute("SELECT id, session_secret FROM users WHERE username = 'bianca'").fetchone()
     assert len(keys) == 1
-    session = {"uid": user_id, "ver": 1, "since": int(time.time()), "csrf": "t"}
+    session = {"uid": user_id, "key": secret, "since": int(time.time()), "csrf": "t"}
     cookie = {"todo_session": forge_cookie(keys[0][0], json_payload(session))}
     for url in urls:
         page = requests.get(url + "/", cookies=cookie, allow_redirects=False)
@@ -235,7 +235,7 @@ def test_add_item_under_four_processes_in_tight_loops(tmp_path):
     database = tmp_path / "todo.db"
     todo.init_db(database)
     db = todo.connect(database)
-    user_id = todo.create_user(db, "nina", "long enough pw")
+    user_id, _ = todo.create_user(db, "nina", "long enough pw")
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         start = manager.Barrier(4)  # all four begin together, not one after another

@@ -3,7 +3,7 @@
   <h1 id="list-heading">Your list</h1>
   <form class="new-item" method="post" action="/items">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-    <input type="hidden" name="back" value="{{path}}">
+    <input type="hidden" name="back" value="{{path if page == 1 else f"{path}?page={page}"}}">
     <label for="new-title" class="visually-hidden">New item</label>
     <input id="new-title" name="title" value="{{title}}" placeholder="What needs to be done?"
            autofocus autocomplete="off" required
@@ -21,7 +21,7 @@
   % # action (formaction), so the page carries the form token once, not per item.
   <form class="list" method="post" action="/items/toggle-all">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-    <input type="hidden" name="back" value="{{path}}">
+    <input type="hidden" name="back" value="{{path if page == 1 else f"{path}?page={page}"}}">
     <p class="toggle-all">
       <button class="link-button" formaction="/items/toggle-all">{{"Mark all as not done" if not left else "Mark all as done"}}</button>
     </p>
@@ -44,6 +44,17 @@
       </li>
       % end
     </ul>
+    % if page > 1 or more:
+    <nav class="pages" aria-label="Pages">
+      % if page > 1:
+      <a href="{{path}}?page={{page - 1}}" rel="prev">Previous page</a>
+      % end
+      <span aria-current="page">Page {{page}}</span>
+      % if more:
+      <a href="{{path}}?page={{page + 1}}" rel="next">Next page</a>
+      % end
+    </nav>
+    % end
     % if not items:
     <p class="empty">{{"Nothing left to do." if path == "/active" else "Nothing done yet."}}</p>
     % end
