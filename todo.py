@@ -532,7 +532,7 @@ def back_path():
 def show_list(user, path, page=1, status=200, error=None, title=""):
     """Render a page of the list with one of the filters; the footer counts all the user's items."""
     items = load_items(get_db(), user["id"], FILTERS[path], page)
-    if page > 1 and not items:
+    if page > 1 and not items and status == 200:  # an error shown on a page emptied meanwhile is still shown
         abort(404, f"This list has no page {page}.")
     sql = "SELECT count(*), coalesce(sum(done), 0) FROM items WHERE user_id = ?"
     total, done = get_db().execute(sql, (user["id"],)).fetchone()
