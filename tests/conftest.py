@@ -4,6 +4,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import re
@@ -23,11 +24,18 @@ import webtest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# DATABASE_URL set: the whole suite runs on PostgreSQL, each test on a database of its own
+# (.ci/run runs it once on SQLite, once in a throwaway cluster made by pg_virtualenv).
+POSTGRES = os.environ.pop("DATABASE_URL", None)
 # Importing todo builds its default app: point that at a scratch database, never data/todo.db.
 os.environ["TODO_DATABASE"] = str(Path(tempfile.mkdtemp(prefix="todo-import-")) / "todo.db")
 sys.path.insert(0, str(ROOT))
 
+import psycopg  # noqa: E402
+
 import todo  # noqa: E402
+
+sqlite_only = pytest.mark.skipif(bool(POSTGRES), reason="SQLite's own behaviour: this run is on PostgreSQL")
 
 PASSWORD = "correct horse battery"
 
@@ -48,8 +56,42 @@ class TestApp(webtest.TestApp):
 
 @pytest.fixture
 def database(tmp_path):
-    """Return the path of a fresh database file for this test."""
-    return tmp_path / "todo.db"
+    """Return this test's fresh database: a SQLite file's path, or on PostgreSQL a new database's URL."""
+    if not POSTGRES:
+        yield tmp_path / "todo.db"
+        return
+    url = new_postgres_database()
+    yield url
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
+
+
+def new_postgres_database():
+    """Create an empty PostgreSQL database beside DATABASE_URL's and return its URL."""
+    name = f"todo_test_{os.getpid()}_{next(DATABASE_NUMBERS)}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, query = POSTGRES.partition("?")
+    scheme, _, rest = base.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+DATABASE_NUMBERS = itertools.count()
+
+
+def database_environ(database):
+    """Return the environment that points todo at this database."""
+    return {"TODO_DATABASE": str(database)} if isinstance(database, Path) else {"DATABASE_URL": database}
+
+
+@contextmanager
+def opened(database):
+    """Open the test's database straight (either engine), as another program would; ? placeholders."""
+    db = todo.connect(database)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 @pytest.fixture
@@ -57,7 +99,7 @@ def make_app(database):
     """Return a factory for in-process test apps on this test's database, with extra settings."""
 
     def make(**settings):
-        environ = {"TODO_DATABASE": str(database), **settings}
+        environ = {**database_environ(database), **settings}
         return TestApp(todo.create_app(environ))
 
     return make
@@ -195,7 +237,7 @@ def running(commands, database, extra_env=None, log_dir=None):
     URLs that can also kill and restart a server (see Servers).
     """
     env = {key: value for key, value in os.environ.items() if key != "TODO_SECRET_KEY"}
-    env.update({"TODO_DATABASE": str(database), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    env.update({**database_environ(database), "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="todo-logs-"))
     ports = [free_port() for _ in commands]
     processes = []

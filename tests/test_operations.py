@@ -139,11 +139,14 @@ def test_a_database_path_that_cannot_be_opened_stops_the_start_with_one_line(tmp
 def test_a_read_only_database_stops_the_start_with_one_line(tmp_path, monkeypatch):
     """Opened read-only (as a file without write permission is): the start says so instead of failing later."""
     todo.init_db(tmp_path / "todo.db")
-    connect = todo.connect
-    monkeypatch.setattr(todo, "connect", lambda path: connect(f"{Path(path).as_uri()}?mode=ro"))
-    monkeypatch.setattr(
-        todo.sqlite3, "connect", lambda path, **options: sqlite3.dbapi2.connect(path, uri=True, **options)
-    )
+
+    def read_only(path, timeout=10):
+        """Open the file read-only, as SQLite opens a file it may not write."""
+        db = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        return db
+
+    monkeypatch.setattr(todo, "connect", read_only)
     with pytest.raises(SystemExit) as stopped:
         todo.create_app({"TODO_DATABASE": str(tmp_path / "todo.db")})
     assert (
