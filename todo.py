@@ -203,8 +203,8 @@ def transaction(db):
     """Run the block as one write transaction that holds the write lock from its start."""
     # SQLite: foreign_keys enforces REFERENCES; synchronous=NORMAL in WAL
     # survives a crash without an fsync per commit (both set outside a transaction).
-    db.executescript(BEGIN_WRITE[getattr(db, "engine", "sqlite")])
     try:
+        db.executescript(BEGIN_WRITE[getattr(db, "engine", "sqlite")])  # a lock not had in time: 503
         yield db
     except BaseException:
         db.rollback()
@@ -305,8 +305,9 @@ def add_item(db, user_id, title, max_items=10_000):
         if db.execute("SELECT count(*) FROM items WHERE user_id = ?", (user_id,)).fetchone()[0] >= max_items:
             raise ValueError(f"You have {max_items:,} items, the most one list may hold. Delete some to add more.")
         # The counter and the item change in one transaction that holds the
-        # write lock, so concurrent adds from any workers get 1, 2, 3... with
-        # no duplicates and no gaps; deleting an item never frees its number.
+        # write lock, so concurrent adds from any workers and hosts get 1, 2,
+        # 3... with no duplicates and no gaps: a rolled-back add takes its
+        # number back (a PostgreSQL sequence would not). Deleting never frees one.
         no = db.execute(
             "UPDATE users SET last_item_no = last_item_no + 1 WHERE id = ? RETURNING last_item_no", (user_id,)
         ).fetchone()
@@ -645,11 +646,13 @@ def healthz():
     """Answer 200 'ok' when the database can be read and written, else 503 with the reason (within 3 s)."""
     db = get_db()  # wait for the write lock 0.5 s at most: after 2 s queued behind waiting writers, within 3 s
     db.execute("PRAGMA busy_timeout = 500" if isinstance(db, sqlite3.Connection) else "SET lock_timeout = 500")
-    with transaction(db):  # a real write: a full disk or a read-only file shows here
-        sql = "INSERT INTO settings (name, value) VALUES ('last_health_check', ?) ON CONFLICT (name) DO UPDATE "
-        db.execute(sql + "SET value = excluded.value", (str(time.time()),))
-    if not isinstance(db, sqlite3.Connection):
-        db.execute("RESET lock_timeout")
+    try:
+        with transaction(db):  # a real write: a full disk or a read-only file shows here
+            sql = "INSERT INTO settings (name, value) VALUES ('last_health_check', ?) ON CONFLICT (name) DO UPDATE "
+            db.execute(sql + "SET value = excluded.value", (str(time.time()),))
+    finally:
+        if not isinstance(db, sqlite3.Connection):
+            db.execute("RESET lock_timeout")
     response.content_type = "text/plain; charset=utf-8"
     return "ok"
 
@@ -928,9 +931,12 @@ def serve(args):
     # waitress logs no requests: finish_request() writes a line for each, in one write (threads' never interleave).
     access_log.addHandler(logging.StreamHandler())
     access_log.propagate, access_log.disabled = False, args.quiet
+    served = app  # on PostgreSQL, unless TODO_POOL_SIZE says otherwise, a connection for each thread
+    if "DATABASE_URL" in os.environ and "TODO_POOL_SIZE" not in os.environ:
+        served = create_app({**os.environ, "TODO_POOL_SIZE": str(args.threads)})
     # Idle and slow connections cost no thread: waitress keeps up to 1,000 and drops them after 60 s idle.
     server = waitress.create_server(
-        app, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY,
+        served, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY,
         connection_limit=1000, channel_timeout=60,
     )  # fmt: skip
     signal.signal(signal.SIGHUP, lambda *_: server_log.info("SIGHUP: nothing to reload; still serving"))
@@ -942,6 +948,8 @@ def serve(args):
         server_log.info("Stopping: no new connections, finishing the requests in progress (10 s at most)")
         stop_gracefully(server, deadline=time.monotonic() + 10)
     close_kept_connections()  # the last connection closed: SQLite folds the WAL into the file and removes it
+    for pool in postgres_pools.values():
+        pool.close()
     server_log.info("Stopped.")
 
 

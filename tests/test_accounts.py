@@ -3,7 +3,6 @@
 import os
 import pickle
 import re
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -19,9 +18,11 @@ from conftest import (
     cookie_data,
     copy_session,
     csrf_of,
+    database_environ,
     forge_cookie,
     json_payload,
     login,
+    opened,
     post,
     register,
 )
@@ -33,16 +34,21 @@ DAY = 24 * 60 * 60
 
 
 def user_row(database, username="alice"):
-    """Return the user's row straight from the database file, or None."""
-    with sqlite3.connect(database) as db:
-        db.row_factory = sqlite3.Row
+    """Return the user's row straight from the database, or None."""
+    with opened(database) as db:
         return db.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
 
 
 def count(database, sql, *args):
     """Return the single number a query gives."""
-    with sqlite3.connect(database) as db:
+    with opened(database) as db:
         return db.execute(sql, args).fetchone()[0]
+
+
+def change(database, sql, *args):
+    """Change the database straight, as another program (or another worker) would; committed at once."""
+    with opened(database) as db:
+        db.execute(sql, args)
 
 
 def signed_in(app):
@@ -178,7 +184,8 @@ def keyed(make_app, database):
     """Return a signed-out app whose session key the test knows, alice's id and her session secret."""
     app = make_app(TODO_SECRET_KEY=SECRET_KEY)
     register(app)
-    uid, secret = todo.connect(database).execute("SELECT id, session_secret FROM users").fetchone()
+    with opened(database) as db:
+        uid, secret = db.execute("SELECT id, session_secret FROM users").fetchone()
     app.reset()
     return app, uid, secret
 
@@ -290,13 +297,11 @@ def test_unknown_usernames_are_throttled_the_same(app):
 def test_throttle_lifts_when_the_window_passes(alice, database):
     post(alice, "/logout")
     fail_logins(alice, "alice", 10)
-    with sqlite3.connect(database) as db:  # ten minutes pass
-        db.execute("UPDATE login_failures SET at = at - 600")
+    change(database, "UPDATE login_failures SET at = at - 600")  # ten minutes pass
     answer = login(alice)
     assert answer.status_int == 429
     assert 240 <= int(answer.headers["Retry-After"]) <= 301  # counted from the oldest failure
-    with sqlite3.connect(database) as db:  # the rest of the window passes
-        db.execute("UPDATE login_failures SET at = at - 301")
+    change(database, "UPDATE login_failures SET at = at - 301")  # the rest of the window passes
     assert login(alice).status_int == 303 and signed_in(alice)
 
 
@@ -347,8 +352,7 @@ def test_wrong_password_and_unknown_user_take_about_as_long(alice):
 def test_hash_with_other_parameters_is_upgraded_on_sign_in(alice, database):
     weaker = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
     assert todo.password_hasher.check_needs_rehash(weaker)
-    with sqlite3.connect(database) as db:
-        db.execute("UPDATE users SET password_hash = ?", (weaker,))
+    change(database, "UPDATE users SET password_hash = ?", weaker)
     post(alice, "/logout")
     assert login(alice).status_int == 303
     upgraded = user_row(database)["password_hash"]
@@ -362,16 +366,14 @@ def test_hash_with_other_parameters_is_upgraded_on_sign_in(alice, database):
 def test_rehash_never_undoes_a_password_change_made_meanwhile(alice, database, monkeypatch):
     """Another worker changes the password between this sign-in's check and its rehash."""
     weaker = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
-    with sqlite3.connect(database) as db:
-        db.execute("UPDATE users SET password_hash = ?", (weaker,))
+    change(database, "UPDATE users SET password_hash = ?", weaker)
     newer = todo.password_hasher.hash("changed elsewhere")
     original = argon2.PasswordHasher.check_needs_rehash
 
     def meanwhile(hasher, password_hash):
         """Decide, then let another worker change the password before the rehash is written."""
         decision = original(hasher, password_hash)
-        with sqlite3.connect(database) as other:
-            other.execute("UPDATE users SET password_hash = ?", (newer,))
+        change(database, "UPDATE users SET password_hash = ?", newer)
         return decision
 
     monkeypatch.setattr(argon2.PasswordHasher, "check_needs_rehash", meanwhile)
@@ -396,7 +398,7 @@ def test_closed_signup_hides_and_refuses_registration(make_app, database):
 
 def adduser(database, name, stdin):
     """Run `python todo.py adduser NAME` with the given standard input."""
-    env = {**os.environ, "TODO_DATABASE": str(database)}
+    env = {**os.environ, **database_environ(database)}
     return subprocess.run(
         [sys.executable, str(ROOT / "todo.py"), "adduser", name],
         input=stdin,
@@ -407,8 +409,17 @@ def adduser(database, name, stdin):
     )
 
 
+def is_empty(database):
+    """Return True if no start has prepared the database yet: no SQLite file, or no table in PostgreSQL's."""
+    if isinstance(database, Path):
+        return not database.exists()
+    with opened(database) as db:
+        tables = db.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+        return tables.fetchone()[0] == 0
+
+
 def test_adduser_creates_an_account_before_the_first_start(make_app, database):
-    assert not database.exists()
+    assert is_empty(database)
     done = adduser(database, "carol", "carol's long password\n")
     assert done.returncode == 0, done.stderr
     assert "Created user carol." in done.stdout
@@ -445,7 +456,7 @@ def adduser_on_a_terminal(database, name, lines):
         stdin=terminal,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "TODO_DATABASE": str(database)},
+        env={**os.environ, **database_environ(database)},
         start_new_session=True,  # no controlling terminal: getpass prompts on stderr, reads stdin
     )
     os.close(terminal)

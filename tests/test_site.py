@@ -5,19 +5,27 @@ import re
 import sqlite3
 from datetime import UTC
 
+import psycopg
 import pytest
-from conftest import PASSWORD, cookie_data, csrf_of, login, post, register
+from conftest import PASSWORD, cookie_data, csrf_of, login, opened, post, register, sqlite_only
 
 import todo
 
 
 def items_in(database, username="alice"):
-    """Return (no, title, done) rows of a user straight from the database file."""
-    with sqlite3.connect(database) as db:
-        return db.execute(
+    """Return (no, title, done) rows of a user straight from the database."""
+    with opened(database) as db:
+        rows = db.execute(
             "SELECT no, title, done FROM items JOIN users ON users.id = user_id WHERE username = ? ORDER BY no",
             (username,),
         ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def rows_of(database, sql):
+    """Return every row a query gives, read straight from the database."""
+    with opened(database) as db:
+        return db.execute(sql).fetchall()
 
 
 def post_raw(app, path, body):
@@ -62,24 +70,30 @@ def test_healthz_answers_ok(app):
 
 def test_schema_creation_is_idempotent(database, make_app):
     register(make_app())
-    register(make_app(), "bob")  # a second start on the same file keeps alice
-    assert len(sqlite3.connect(database).execute("SELECT * FROM users").fetchall()) == 2
+    register(make_app(), "bob")  # a second start on the same database keeps alice
+    assert len(rows_of(database, "SELECT * FROM users")) == 2
 
 
+@sqlite_only
 def test_database_uses_wal(app, database):
-    assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with opened(database) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_write_holds_the_write_lock_from_its_start(app, database):
-    """transaction() begins IMMEDIATE: until it ends, no other connection can begin a write."""
+    """transaction() takes the write lock first: until it ends, no other connection can begin a write."""
     # A deferred BEGIN would let two workers both read "the next number is 7" before either writes.
-    other = sqlite3.connect(database, timeout=0, isolation_level=None)
-    db = todo.connect(database)
+    # SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock every write transaction takes first.
+    # 0.2 s, not 0: PostgreSQL's lock_timeout = 0 would mean "wait for ever".
+    db, other = todo.connect(database), todo.connect(database, timeout=0.2)
     with todo.transaction(db):
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("BEGIN IMMEDIATE")
-    other.execute("BEGIN IMMEDIATE")  # free again once it has committed
-    other.execute("ROLLBACK")
+        busy = (sqlite3.OperationalError, psycopg.errors.LockNotAvailable)
+        with pytest.raises(busy, match="locked|lock timeout"), todo.transaction(other):
+            pass
+    other.close()
+    other = todo.connect(database, timeout=0.2)
+    with todo.transaction(other):  # free again once it has committed
+        pass
     db.close()
     other.close()
 
@@ -87,7 +101,7 @@ def test_a_write_holds_the_write_lock_from_its_start(app, database):
 def test_secret_key_is_generated_once_and_kept_in_the_database(database, make_app):
     make_app()
     make_app()
-    keys = sqlite3.connect(database).execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchall()
+    keys = rows_of(database, "SELECT value FROM settings WHERE name = 'secret_key'")
     assert len(keys) == 1 and len(keys[0][0]) >= 32
 
 
@@ -102,7 +116,7 @@ def test_cookie_from_one_start_works_on_the_next(make_app):
 def test_secret_key_from_environment_is_used_and_not_stored(make_app, database):
     first = make_app(TODO_SECRET_KEY="k" * 40)
     register(first)
-    assert not sqlite3.connect(database).execute("SELECT 1 FROM settings WHERE name = 'secret_key'").fetchall()
+    assert not rows_of(database, "SELECT 1 FROM settings WHERE name = 'secret_key'")
     other = make_app(TODO_SECRET_KEY="another key entirely")
     other.cookiejar = first.cookiejar
     assert other.get("/").status_int == 303  # signed with another key: not accepted
@@ -117,7 +131,7 @@ def test_register_signs_in_and_shows_empty_list(app, database):
     page = app.get("/")
     assert "alice" in page.text
     assert 'class="todo-list"' not in page.text and "items left" not in page.text
-    row = sqlite3.connect(database).execute("SELECT password_hash FROM users WHERE username = 'alice'").fetchone()
+    (row,) = rows_of(database, "SELECT password_hash FROM users WHERE username = 'alice'")
     assert row[0].startswith("$argon2id$") and PASSWORD not in row[0]
 
 
@@ -143,7 +157,7 @@ def test_register_refuses_bad_input_with_reason(app, database, username, passwor
     assert answer.status_int == 400
     assert reason in answer.text
     assert 'action="/register"' in answer.text  # the form again
-    assert not sqlite3.connect(database).execute("SELECT * FROM users").fetchall()
+    assert not rows_of(database, "SELECT * FROM users")
 
 
 def test_register_accepts_edges_of_the_rules(app):
@@ -160,7 +174,7 @@ def test_username_taken_case_insensitively(app, database):
         "/register", {"username": "aLICE", "password": PASSWORD, "csrf_token": csrf_of(page)}, expect_errors=True
     )
     assert answer.status_int == 400 and "taken" in answer.text
-    assert len(sqlite3.connect(database).execute("SELECT * FROM users").fetchall()) == 1
+    assert len(rows_of(database, "SELECT * FROM users")) == 1
 
 
 def test_login_and_logout(alice):
@@ -557,7 +571,7 @@ def test_post_without_right_csrf_token_is_403_and_changes_nothing(alice, databas
 
 def test_login_and_register_forms_need_the_token(app, database):
     assert app.post("/register", {"username": "alice", "password": PASSWORD}, expect_errors=True).status_int == 403
-    assert not sqlite3.connect(database).execute("SELECT * FROM users").fetchall()
+    assert not rows_of(database, "SELECT * FROM users")
     register(app)
     app.reset()
     assert app.post("/login", {"username": "alice", "password": PASSWORD}, expect_errors=True).status_int == 403
@@ -694,9 +708,9 @@ def test_add_for_an_account_deleted_meanwhile_is_404_not_500(alice, database):
     """An add that reaches the database after the account was deleted in another browser."""
     import bottle
 
-    user_id = sqlite3.connect(database).execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
-    with sqlite3.connect(database) as db:
-        db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    with opened(database) as other:  # another browser, through another worker
+        user_id = other.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
+        other.execute("DELETE FROM users WHERE id = ?", (user_id,))
     db = todo.connect(database)
     with pytest.raises(bottle.HTTPError) as refused:
         todo.add_item(db, user_id, "too late")
