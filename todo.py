@@ -538,6 +538,8 @@ def form_field(name):
         abort(400, "The form could not be read.")
     if value is None and name in request.POST:  # sent, but as a file or as bytes that are not UTF-8
         abort(400, f"The form's {name} field is not UTF-8 text.")
+    if value and "\x00" in value:  # no one types it, and PostgreSQL's text cannot hold it
+        abort(400, f"The form's {name} field holds a NUL character.")
     return value or ""
 
 

@@ -39,9 +39,9 @@ def raw_get(url, target):
         return sock.makefile("rb").readline().decode()
 
 
-def test_one_line_per_request_with_method_path_status_duration_and_address(tmp_path):
+def test_one_line_per_request_with_method_path_status_duration_and_address(database, tmp_path):
     """Each request, whatever its answer, gives one parseable line naming what was asked and how it went."""
-    with running(serve(), tmp_path / "todo.db", log_dir=tmp_path) as (url,):
+    with running(serve(), database, log_dir=tmp_path) as (url,):
         log = tmp_path / "server-0.log"
         requests.get(url + "/login")
         requests.get(url + "/static/style.css")
@@ -64,9 +64,9 @@ def test_one_line_per_request_with_method_path_status_duration_and_address(tmp_p
     assert all(0 < float(p["ms"]) < 10_000 for p in parsed)
 
 
-def test_a_path_cannot_forge_log_lines(tmp_path):
+def test_a_path_cannot_forge_log_lines(database, tmp_path):
     """An encoded newline or space in a path stays inside its one line, escaped."""
-    with running(serve(), tmp_path / "todo.db", log_dir=tmp_path) as (url,):
+    with running(serve(), database, log_dir=tmp_path) as (url,):
         log = tmp_path / "server-0.log"
         assert " 404 " in raw_get(url, "/x%0A10.0.0.1%20GET%20/admin%20200%201.0ms")
         assert " 404 " in raw_get(url, "/caf%C3%A9")
@@ -76,9 +76,9 @@ def test_a_path_cannot_forge_log_lines(tmp_path):
     assert {LINE.match(line)["path"] for line in lines} == {"/x%0A10.0.0.1%20GET%20/admin%20200%201.0ms", "/caf%C3%A9"}
 
 
-def test_quiet_writes_no_access_log(tmp_path):
+def test_quiet_writes_no_access_log(database, tmp_path):
     """With --quiet, requests leave no line (once the server has stopped, everything it wrote is there)."""
-    with running(serve("--quiet"), tmp_path / "todo.db", log_dir=tmp_path) as (url,):
+    with running(serve("--quiet"), database, log_dir=tmp_path) as (url,):
         assert requests.get(url + "/login").status_code == 200
         assert requests.get(url + "/nope").status_code == 404
     log = (tmp_path / "server-0.log").read_text()

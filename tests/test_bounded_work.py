@@ -1,32 +1,30 @@
 """Bounded work: a long list comes in pages, a list has a size limit, and password hashing has a memory ceiling.
 
-Big lists are written straight into the SQLite file (as a long-used list would be), not
+Big lists are written straight into the database (as a long-used list would be), not
 through thousands of requests; what is asserted is what a user sees: the items on each
 page, the links between pages, the footer's count, the status and where a form leads next.
 """
 
 import re
-import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Browser, csrf_of, post, register, running, todo_servers
+from conftest import Browser, csrf_of, opened, post, register, running, todo_servers
 
 import todo
 
 
 def fill(database, username, count):
-    """Give the user `count` items, #1 to #count, straight in the database."""
-    with sqlite3.connect(database) as db:
+    """Give the user `count` items, #1 to #count, straight in the database (one transaction)."""
+    with opened(database) as db, todo.transaction(db):
         user_id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
         db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
         db.executemany(
             "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
             ((user_id, no, f"item number {no}") for no in range(1, count + 1)),
         )
-    db.close()
 
 
 def numbers(page):
@@ -52,10 +50,8 @@ def alert(page):
 
 def counter(database, username="alice"):
     """Return the user's item counter: the number the last added item got."""
-    with sqlite3.connect(database) as db:
-        value = db.execute("SELECT last_item_no FROM users WHERE username = ?", (username,)).fetchone()[0]
-    db.close()
-    return value
+    with opened(database) as db:
+        return db.execute("SELECT last_item_no FROM users WHERE username = ?", (username,)).fetchone()[0]
 
 
 # --- Pages of the list -------------------------------------------------------
@@ -88,9 +84,9 @@ def test_a_list_that_fits_one_page_has_no_page_links(alice, database):
 def test_the_filters_come_in_pages_too(alice, database):
     """With every third item done: /active and /completed page their own items, the footer still counting all."""
     fill(database, "alice", 1201)
-    with sqlite3.connect(database) as db:
-        db.execute("UPDATE items SET done = 1 WHERE no % 3 = 0")  # 400 done, 801 not
-    db.close()
+    with opened(database) as db:
+        # Every third item (in integer arithmetic: psycopg reads a % as a placeholder): 400 done, 801 not.
+        db.execute("UPDATE items SET done = 1 WHERE no / 3 * 3 = no")
     active = [no for no in range(1, 1202) if no % 3]
     completed = [no for no in range(1, 1202) if not no % 3]
     pages = {path: alice.get(path) for path in ("/active", "/active?page=2", "/completed")}
@@ -262,7 +258,6 @@ def test_30_sign_ins_at_once_cost_a_bounded_amount_of_memory(database):
         f" (+{grown_mib:.0f} MiB): each argon2 hash holds 19 MiB, so hashes at once must be bounded"
     )
     # The sign-ups that were answered 303 really created their accounts.
-    with sqlite3.connect(database) as db:
-        created = {row[0] for row in db.execute("SELECT username FROM users WHERE username LIKE 'crowd%'")}
-    db.close()
+    with opened(database) as db:
+        created = {row[0] for row in db.execute("SELECT username FROM users WHERE username LIKE ?", ("crowd%",))}
     assert created == {f"crowd{index}" for index, answer in enumerate(answers) if answer.status_code == 303}

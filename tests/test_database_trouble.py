@@ -1,7 +1,8 @@
 """A database that cannot serve now (busy, full, read-only): 503 with the reason, never a 500 or a stall.
 
-The busy database is held by another program while a real `python todo.py` serves; the full and the
-read-only databases are simulated in-process by wrapping todo.connect once the user exists.
+The busy database is held by another program while a real `python todo.py` serves (on either engine);
+the full and the read-only databases are simulated in-process by wrapping todo.connect once the user
+exists, through SQLite's own settings: those tests run on SQLite only.
 """
 
 import sqlite3
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import requests
 import webtest
-from conftest import PASSWORD, Browser, copy_session, csrf_of, running, todo_servers
+from conftest import PASSWORD, Browser, copy_session, csrf_of, opened, running, sqlite_only, todo_servers
 
 import todo
 
@@ -41,10 +42,10 @@ def add(client, title):
 
 
 def stored(database):
-    """Return alice's last_item_no and her items' (no, title), straight from the database file."""
-    with sqlite3.connect(database) as db:
+    """Return alice's last_item_no and her items' (no, title), straight from the database."""
+    with opened(database) as db:
         last = db.execute("SELECT last_item_no FROM users WHERE username = 'alice'").fetchone()[0]
-        items = db.execute("SELECT no, title FROM items ORDER BY no").fetchall()
+        items = [tuple(row) for row in db.execute("SELECT no, title FROM items ORDER BY no")]
     return last, items
 
 
@@ -56,14 +57,17 @@ def integrity(database):
 
 @contextmanager
 def write_lock_held(database):
-    """Hold the database's write lock from another program (as a backup script or a sqlite3 shell would)."""
-    other = sqlite3.connect(database, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    try:
-        yield other
-    finally:
-        other.execute("ROLLBACK")  # the other program gives up its write: nothing of it stays
-        other.close()
+    """Hold the site's write lock from another program (a backup script, a sqlite3 shell, psql); yield it."""
+    with opened(database) as other:
+        if isinstance(database, Path):
+            other.execute("BEGIN IMMEDIATE")  # SQLite's one write lock
+        else:  # PostgreSQL: the advisory lock every writer of the site takes first (todo.BEGIN_WRITE)
+            other.execute("BEGIN")
+            other.execute("SELECT pg_advisory_xact_lock(2026)")
+        try:
+            yield other
+        finally:
+            other.execute("ROLLBACK")  # the other program gives up its write: nothing of it stays
 
 
 def timed(call, *args, **kwargs):
@@ -73,10 +77,18 @@ def timed(call, *args, **kwargs):
     return answer, time.monotonic() - started
 
 
-def threads_waiting_for_the_lock(pid):
-    """Return how many of a process's threads sleep in SQLite's busy handler (Linux: /proc/PID/task/*/wchan)."""
-    # A request waiting for the write lock sleeps in nanosleep between its tries; waitress' idle threads
-    # wait on a futex and its main thread in poll, so this counts exactly the requests stuck on the lock.
+def requests_waiting_for_the_lock(holder, pid):
+    """Return how many of server `pid`'s requests wait for the write lock that `holder` (a connection) holds."""
+    if not isinstance(holder, sqlite3.Connection):
+        # PostgreSQL: each waiting request is a session of this database waiting for the advisory lock.
+        sql = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return holder.execute(sql).fetchone()[0]
+    # SQLite (Linux: /proc/PID/task/*/wchan): a request waiting for the write lock sleeps in nanosleep
+    # between its tries in SQLite's busy handler; waitress' idle threads wait on a futex and its main
+    # thread in poll, so this counts exactly the requests stuck on the lock.
     count = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -114,7 +126,7 @@ def test_a_busy_database_answers_503_at_once_reads_go_on_and_it_recovers(databas
             assert "busy" in alert(refused.text) and refused.headers.get("Retry-After")
             assert seconds < 5, f"the add took {seconds:.1f} s: the site should give up after 2 s"
 
-            # Readers never wait for the write lock (WAL): the list is there at once, the earlier item on it.
+            # Readers never wait for the write lock (SQLite's WAL, PostgreSQL's MVCC): the list is there at once.
             page, seconds = timed(browser.http.get, url + "/", timeout=PATIENCE)
             assert page.status_code == 200 and "before" in page.text
             assert seconds < 1, f"the list took {seconds:.1f} s under a held write lock"
@@ -162,13 +174,13 @@ def test_eight_adds_waiting_for_a_held_lock_all_get_503_and_the_probes_still_ans
             answer = requests.get(url + path, cookies=cookies, allow_redirects=False, timeout=PATIENCE)
             probes[path] = (sent, answer.status_code, time.monotonic() - sent)
 
-        with write_lock_held(database):
+        with write_lock_held(database) as holder:
             adders = [threading.Thread(target=add_one, args=(index,)) for index in range(8)]
             for thread in adders:
                 thread.start()
             # Readiness, not a fixed sleep: wait until the server has all eight requests waiting for the lock.
             deadline = time.monotonic() + 1.5  # well inside the 2 s they wait
-            while (waiting := threads_waiting_for_the_lock(servers.processes[0].pid)) < 8:
+            while (waiting := requests_waiting_for_the_lock(holder, servers.processes[0].pid)) < 8:
                 assert time.monotonic() < deadline, f"only {waiting} of the 8 adds ever waited for the lock together"
                 time.sleep(0.001)
             probers = [threading.Thread(target=probe, args=(path,)) for path in ("/healthz", "/")]
@@ -212,6 +224,7 @@ def cap_growth(monkeypatch):
     return real_connect
 
 
+@sqlite_only  # the full disk is faked with SQLite's max_page_count
 def test_a_full_disk_refuses_the_add_with_503_and_leaves_nothing_half_written(alice, database, monkeypatch):
     """Adds until the file cannot grow: the one that needs a new page gets 503 "full", and the data stays whole."""
     client = tolerant(alice)
@@ -235,6 +248,7 @@ def test_a_full_disk_refuses_the_add_with_503_and_leaves_nothing_half_written(al
     assert stored(database)[1][-1] == (added + 1, "after")
 
 
+@sqlite_only  # the full disk is faked with SQLite's max_page_count
 def test_healthz_answers_503_when_a_full_disk_leaves_no_room_for_its_row(app, database, monkeypatch):
     """/healthz writes a row: when that row needs a page the file cannot get, it says 503 "full"."""
     # Checked first: with only the items filling the file, the health row still fits in the settings
@@ -259,6 +273,7 @@ def test_healthz_answers_503_when_a_full_disk_leaves_no_room_for_its_row(app, da
     assert integrity(database) == "ok"
 
 
+@sqlite_only  # the read-only database is faked by opening the SQLite file read-only
 def test_a_read_only_database_refuses_writes_with_503_and_still_shows_the_list(alice, database, monkeypatch):
     """The file turns read-only under the running site: an add gets 503 "read-only", the list 200, /healthz 503."""
     client = tolerant(alice)

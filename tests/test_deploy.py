@@ -2,7 +2,8 @@
 
 The WSGI file, the Procfile line and the systemd unit are read from README.md, so a
 guide that stops working fails here. Paths the guides name (/home/you/todo, /srv/todo,
-/var/lib/todo) become directories under the test's temporary directory.
+/var/lib/todo) become directories under the test's temporary directory. The PythonAnywhere and
+systemd guides keep a SQLite file; the Procfile guide runs on either engine (a volume, or PostgreSQL).
 """
 
 import contextlib
@@ -18,9 +19,10 @@ import sys
 import textwrap
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import requests
-from conftest import ROOT, Browser, free_port, wait_until_serving
+from conftest import ROOT, Browser, database_environ, free_port, sqlite_only, wait_until_serving
 
 README = (ROOT / "README.md").read_text()
 SCRIPTS = os.path.dirname(sys.executable)  # where this Python's waitress-serve and gunicorn live
@@ -138,6 +140,7 @@ def https_browser(**headers):
     return browser
 
 
+@sqlite_only  # the guide's database is the SQLite file beside todo.py
 def test_pythonanywhere_guide(tmp_path):
     """The README's WSGI file, served by four workers in two servers: one database, one key, one list."""
     project = copy_project(tmp_path / "home" / "you" / "todo")
@@ -176,13 +179,14 @@ def test_pythonanywhere_guide(tmp_path):
         assert db.execute("SELECT count(*) FROM items").fetchone() == (12,)
 
 
-def test_procfile_guide(tmp_path):
-    """The Procfile's line with $PORT and a volume: relative redirects, data survives a redeploy, not without it."""
+def test_procfile_guide(database, tmp_path):
+    """The Procfile's line with $PORT and a volume (or PostgreSQL): relative redirects, data survives a redeploy."""
     line = (ROOT / "Procfile").read_text().strip()
     assert line in readme_section("Procfile platforms")  # the README shows the real Procfile
     command = ["sh", "-c", line.removeprefix("web: ")]
-    volume = tmp_path / "volume"
-    settings = {"PORT": "{port}", "TODO_DATABASE": str(volume / "todo.db"), "TODO_SECURE_COOKIES": "1"}
+    # Where the data lasts, the guide's two ways: TODO_DATABASE on a volume, or the platform's DATABASE_URL.
+    lasting = database_environ(tmp_path / "volume" / "todo.db" if isinstance(database, Path) else database)
+    settings = {"PORT": "{port}", **lasting, "TODO_SECURE_COOKIES": "1"}
     # The platform's router: HTTPS outside, and it says so in the headers it adds.
     browser = https_browser(**{"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.9"})
 
@@ -199,8 +203,8 @@ def test_procfile_guide(tmp_path):
     with serving([command], redeploy, clean_environment(**settings), tmp_path) as (url,):
         assert [item["title"] for item in browser.export(url)] == ["kept on the volume"]
 
-    # What the README warns about: without TODO_DATABASE on a volume, a new copy starts empty.
-    ephemeral = {key: value for key, value in settings.items() if key != "TODO_DATABASE"}
+    # What the README warns about: with neither, a new copy starts empty (data/todo.db, thrown away).
+    ephemeral = {key: value for key, value in settings.items() if key not in lasting}
     dyno = copy_project(tmp_path / "deploy-3")
     with serving([command], dyno, clean_environment(**ephemeral), tmp_path) as (url,):
         assert browser.http.get(url + "/", allow_redirects=False).headers["Location"].endswith("/login")
@@ -221,6 +225,7 @@ def unit_settings(unit, section="Service"):
     return [tuple(line.split("=", 1)) for line in body.splitlines() if line.strip() and not line.startswith(("#", ";"))]
 
 
+@sqlite_only  # the unit keeps a SQLite file in its StateDirectory
 def test_systemd_guide(tmp_path):
     """The unit's ExecStart as written, behind an HTTPS proxy: Secure cookie, relative redirects."""
     unit = readme_block("A small server with systemd", "ini")

@@ -11,17 +11,23 @@ revocation by replacing the secret.
 import sqlite3
 import time
 
+import psycopg
 import pytest
 from conftest import (
     PASSWORD,
+    POSTGRES,
     TestApp,
     cookie_data,
     copy_session,
+    database_environ,
     forge_cookie,
     json_payload,
     login,
+    new_postgres_database,
+    opened,
     post,
     register,
+    sqlite_only,
 )
 
 import todo
@@ -32,13 +38,24 @@ SHARED_KEY = "one key copied into both sites' settings " + "s" * 20
 # --- Helpers ------------------------------------------------------------------------
 
 
-def site(tmp_path, name, secret_key=None):
-    """Return a signed-out in-process app on its own database, tmp_path/name/todo.db, and that path."""
-    database = tmp_path / name / "todo.db"
-    environ = {"TODO_DATABASE": str(database)}
+def site(database, secret_key=None):
+    """Return a signed-out in-process app on this database of its own, and the database."""
+    environ = database_environ(database)
     if secret_key:
         environ["TODO_SECRET_KEY"] = secret_key
     return TestApp(todo.create_app(environ)), database
+
+
+@pytest.fixture
+def other_database(tmp_path):
+    """Return a second fresh database of this run's engine, for a second site (dropped afterwards)."""
+    if not POSTGRES:
+        yield tmp_path / "other" / "todo.db"
+        return
+    url = new_postgres_database()
+    yield url
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
 
 
 def browser(app):
@@ -47,13 +64,13 @@ def browser(app):
 
 
 def rows(database, sql, *args):
-    """Return the rows of a query, read straight from the database file."""
-    with sqlite3.connect(database) as db:
-        return db.execute(sql, args).fetchall()
+    """Return the rows of a query as tuples, read straight from the database."""
+    with opened(database) as db:
+        return [tuple(row) for row in db.execute(sql, args)]
 
 
 def user_id(database, username):
-    """Return the id of a user, read from the database file."""
+    """Return the id of a user, read from the database."""
     return rows(database, "SELECT id FROM users WHERE username = ?", username)[0][0]
 
 
@@ -92,10 +109,10 @@ def assert_signs_nobody_in(intruder, database, csrf, secret_title):
 @pytest.mark.parametrize("secret_key", [SHARED_KEY, None], ids=["same-key", "own-keys"])
 # With keys of their own, each site finds the other's signature wrong and says so: expected here.
 @pytest.mark.filterwarnings("ignore:Invalidating corrupt session:beaker.exceptions.BeakerWarning")
-def test_a_cookie_from_another_site_signs_nobody_in(tmp_path, secret_key):
+def test_a_cookie_from_another_site_signs_nobody_in(database, other_database, secret_key):
     """Each site's user 1 is a different person: neither's cookie opens the other's account."""
-    site_a, database_a = site(tmp_path, "a", secret_key)
-    site_b, database_b = site(tmp_path, "b", secret_key)
+    site_a, database_a = site(database, secret_key)
+    site_b, database_b = site(other_database, secret_key)
     register(site_a, "alice")
     post(site_a, "/items", title="alice's secret")
     register(site_b, "eve")
@@ -188,6 +205,7 @@ def old_database(tmp_path):
     return path
 
 
+@sqlite_only  # a SQLite file from before the secrets: PostgreSQL's schema has had them from the start
 def test_a_database_from_before_secrets_keeps_its_users_and_items(old_database):
     """The upgrade gives each user a secret; passwords, items and numbering carry over."""
     app = TestApp(todo.create_app({"TODO_DATABASE": str(old_database)}))

@@ -1,17 +1,19 @@
 """Property-based tests: whatever arrives at any route, signed in or out, never a 5xx, never another's data.
 
-Each test registers its users once (hashing is slow on purpose) and then throws bounded
-numbers of generated requests at the in-process app; conftest's TestApp fails on any 5xx.
+Each test registers its users once (hashing is slow on purpose) in its own database and then
+throws bounded numbers of generated requests at the in-process app; conftest's TestApp fails on
+any 5xx. The test reads the database over one connection of its own, kept for all the examples.
 """
 
 import re
-import sqlite3
 from urllib.parse import quote, quote_from_bytes, urlencode
 
 import pytest
-from conftest import PASSWORD, TestApp, copy_session, csrf_of, post, register
+from conftest import PASSWORD, TestApp, copy_session, csrf_of, opened, post, register
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import todo
 
 # Expected here, by the hundred: tampered cookies and junk methods are the point.
 pytestmark = [
@@ -62,11 +64,15 @@ CONTENT_TYPES = [
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 
 
+USER_COLUMNS = "id, username, password_hash, created, session_secret, last_item_no"
+ITEM_COLUMNS = "user_id, no, title, done, created"
+
+
 class Site:
     """Alice (whose requests are fuzzed) and bob (whose data must never change), on one app."""
 
-    def __init__(self, app, database):
-        self.app, self.database = app, database
+    def __init__(self, app, db):
+        self.app, self.db = app, db  # db: a connection to the test's database, as another program has
         register(app, "bob", "bob's own password")
         for title in ("bob's first", "bob's second"):
             post(app, "/items", title=title)
@@ -82,25 +88,23 @@ class Site:
         self.alice_row, self.alice_items = self.snapshot("alice")
         self.alice_cookie_header = SentCookies(app.cookiejar).header
 
-    def db(self):
-        """Return a connection to the test's database file."""
-        return sqlite3.connect(self.database)
-
     def snapshot(self, username):
-        """Return everything stored for a user: the account row and the items."""
-        with self.db() as db:
-            user = db.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-            items = db.execute("SELECT * FROM items WHERE user_id = ? ORDER BY no", (user[0] if user else -1,))
-            return user, items.fetchall()
+        """Return everything stored for a user: the account row and the items, as tuples."""
+        user = self.db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,)).fetchone()
+        sql = f"SELECT {ITEM_COLUMNS} FROM items WHERE user_id = ? ORDER BY no"
+        items = [tuple(item) for item in self.db.execute(sql, (user[0] if user else -1,))]
+        return user and tuple(user), items
 
     def sign_in_as_alice(self):
         """Give the app alice's cookie, undoing whatever the last example did to her account."""
-        with self.db() as db:
+        with todo.transaction(self.db) as db:  # one commit
             # Undo sign-out-everywhere, a password change or a deletion, any throttling,
             # and the last example's changes to her items.
-            db.execute("INSERT OR REPLACE INTO users VALUES (?, ?, ?, ?, ?, ?)", self.alice_row)
+            updates = ", ".join(f"{column} = excluded.{column}" for column in USER_COLUMNS.split(", ")[1:])
+            sql = f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            db.execute(sql + updates, self.alice_row)
             db.execute("DELETE FROM items WHERE user_id = ?", (self.alice_row[0],))
-            db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?)", self.alice_items)
+            db.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?)", self.alice_items)
             db.execute("DELETE FROM login_failures")
         self.app.reset()
         copy_session(self.alice_cookies, self.app)
@@ -123,8 +127,9 @@ class Site:
 
 @pytest.fixture
 def site(app, database):
-    """Return the two-user site."""
-    return Site(app, database)
+    """Return the two-user site, with a connection to its database for the test's examples."""
+    with opened(database) as db:
+        yield Site(app, db)
 
 
 texts = st.text(max_size=40)
@@ -340,8 +345,10 @@ def as_the_site_reads(value):
 @given(username=st.one_of(texts, st.from_regex(USERNAME, fullmatch=True)), password=st.one_of(texts, raw_bytes))
 def test_register_follows_the_rules_for_any_input(site, username, password):
     token = site.sign_out()
-    with site.db() as db:
-        taken = db.execute("SELECT 1 FROM users WHERE username = ?", (username.strip(),)).fetchone()
+    # Taken in any case: the site keeps one account per spelling (SQLite's NOCASE, PostgreSQL's lower() index).
+    # Only a valid name can be taken (and only text PostgreSQL can hold, without NUL, is then looked up).
+    sql = "SELECT 1 FROM users WHERE lower(username) = lower(?)"
+    taken = USERNAME.fullmatch(username.strip()) and site.db.execute(sql, (username.strip(),)).fetchone()
     answer = site.app.post(
         "/register", {"username": username, "password": password, "csrf_token": token}, expect_errors=True
     )
@@ -357,8 +364,7 @@ def test_register_follows_the_rules_for_any_input(site, username, password):
 )
 def test_sign_in_with_any_input_lets_no_one_in_without_the_password(site, username, password):
     token = site.sign_out()
-    with site.db() as db:
-        db.execute("DELETE FROM login_failures")
+    site.db.execute("DELETE FROM login_failures")
     answer = site.app.post(
         "/login", {"username": username, "password": password, "csrf_token": token}, expect_errors=True
     )

@@ -1,13 +1,12 @@
 """Account protections across real worker processes sharing one database."""
 
-import sqlite3
 import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from conftest import PASSWORD, Browser, csrf_of, running, todo_servers
+from conftest import PASSWORD, Browser, csrf_of, opened, running, todo_servers
 
 
 def stolen_copy(browser):
@@ -45,7 +44,7 @@ def test_throttling_holds_across_four_workers_under_concurrent_attempts(database
         for url in urls:  # now every worker refuses even the right password
             answer = Browser().login(url, "alice", PASSWORD)
             assert answer.status_code == 429 and "Retry-After" in answer.headers
-        with sqlite3.connect(database) as db:
+        with opened(database) as db:
             assert db.execute("SELECT count(*) FROM login_failures").fetchone()[0] == 10
 
 

@@ -717,3 +717,13 @@ def test_add_for_an_account_deleted_meanwhile_is_404_not_500(alice, database):
     assert refused.value.status_code == 404
     assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 0
     db.close()
+
+
+@pytest.mark.parametrize("field", ["title", "username", "password"])
+def test_a_nul_character_in_a_field_is_a_400_with_the_reason_on_either_engine(alice, field):
+    """No one types NUL, and PostgreSQL's text cannot hold it: refused alike on both engines, never a 500."""
+    path = "/items" if field == "title" else "/login"
+    fields = {"title": "a", "username": "alice", "password": PASSWORD, field: "a\x00b"}
+    answer = post(alice, path, **fields)
+    assert answer.status_int == 400 and "NUL character" in answer.text
+    assert "a\x00b" not in alice.get("/export.json").text

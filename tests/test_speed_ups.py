@@ -9,7 +9,7 @@ from pathlib import Path
 import beaker.session
 import bottle
 import pytest
-from conftest import post, register
+from conftest import post, register, sqlite_only
 
 import todo
 
@@ -90,9 +90,10 @@ def test_pages_render_the_same_with_bottles_template(alice, monkeypatch):
         bottle.TEMPLATES.clear()  # recompile with todo's own class for the next tests
 
 
-# --- The connection each process keeps open -------------------------------------------
+# --- The connection each process keeps open (SQLite's WAL) ------------------------------
 
 
+@sqlite_only  # the kept connection speed-up keeps SQLite's WAL open
 def test_the_wal_outlives_a_request(app, database):
     """Between requests the WAL stays, so the next request does not rebuild it; and nothing is held open for writing."""
     assert app.get("/healthz").text == "ok"
@@ -103,6 +104,7 @@ def test_the_wal_outlives_a_request(app, database):
     other.close()
 
 
+@sqlite_only  # the kept connection speed-up keeps SQLite's WAL open
 def test_without_a_kept_connection_the_wal_goes_with_the_last_request(database):
     """The control: SQLite deletes the WAL when its last connection closes, which is what the keeper avoids."""
     todo.init_db(database)
@@ -112,6 +114,7 @@ def test_without_a_kept_connection_the_wal_goes_with_the_last_request(database):
     assert not Path(f"{database}-wal").exists()
 
 
+@sqlite_only  # the kept connection speed-up keeps SQLite's WAL open
 def test_a_kept_connection_never_crosses_a_fork(database, monkeypatch):
     """One per process: a connection made before a fork (gunicorn --preload) is not the child's."""
     todo.init_db(database)

@@ -5,18 +5,43 @@ import sqlite3
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
-from conftest import Browser, csrf_of, forge_cookie, json_payload, running, todo_servers
+from conftest import (
+    POSTGRES,
+    Browser,
+    csrf_of,
+    forge_cookie,
+    json_payload,
+    new_postgres_database,
+    opened,
+    running,
+    todo_servers,
+)
+
+
+@contextmanager
+def fresh_database(directory):
+    """Yield a new, empty database of this run's engine: directory/todo.db, or a PostgreSQL database dropped after."""
+    if not POSTGRES:
+        yield directory / "todo.db"
+        return
+    url = new_postgres_database()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
 def four_workers(tmp_path_factory):
     """Four `python todo.py` processes started together on one new database, no TODO_SECRET_KEY."""
-    database = tmp_path_factory.mktemp("workers") / "todo.db"
-    with running(todo_servers(4), database) as urls:
+    with fresh_database(tmp_path_factory.mktemp("workers")) as database, running(todo_servers(4), database) as urls:
         yield urls, database
 
 
@@ -24,7 +49,7 @@ def test_workers_started_together_all_sign_with_the_one_key_kept_in_the_database
     """One key is stored, and a cookie signed with it (by nobody but this test) opens the list on all four."""
     urls, database = four_workers
     Browser().register(urls[0], "bianca")
-    with sqlite3.connect(database) as db:
+    with opened(database) as db:
         keys = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchall()
         user_id, secret = db.execute("SELECT id, session_secret FROM users WHERE username = 'bianca'").fetchone()
     assert len(keys) == 1
@@ -98,7 +123,7 @@ def test_a_change_written_by_another_program_shows_on_the_next_page(four_workers
     browser.post(urls[0], "/items", title="before")
     for url in urls:  # every worker has read the page once already
         assert "before" in browser.http.get(url + "/").text
-    with sqlite3.connect(database) as db:
+    with opened(database) as db:
         db.execute(
             "UPDATE items SET title = 'changed behind its back', done = 1 "
             "WHERE user_id = (SELECT id FROM users WHERE username = 'grace')"
@@ -131,15 +156,15 @@ def exercise(urls):
     return browser
 
 
-def test_waitress_serve_serves_todo_app(tmp_path):
+def test_waitress_serve_serves_todo_app(database):
     command = [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}", "todo:app"]
-    with running([command, command], tmp_path / "todo.db") as urls:
+    with running([command, command], database) as urls:
         exercise(urls)
 
 
-def test_gunicorn_four_workers_serve_todo_app(tmp_path):
+def test_gunicorn_four_workers_serve_todo_app(database):
     command = [sys.executable, "-m", "gunicorn", "-w", "4", "-b", "127.0.0.1:{port}", "todo:app"]
-    with running([command], tmp_path / "todo.db") as urls:
+    with running([command], database) as urls:
         browser = exercise(urls * 4)  # one URL, four worker processes behind it
         token = browser.token(urls[0])
         cookies = browser.http.cookies.get_dict()
@@ -159,10 +184,10 @@ def test_gunicorn_four_workers_serve_todo_app(tmp_path):
         assert [item["no"] for item in browser.export(urls[0])] == list(range(1, 57))
 
 
-def test_gunicorn_chunked_body_is_read(tmp_path):
+def test_gunicorn_chunked_body_is_read(database):
     """gunicorn hands over a de-chunked body that still says chunked; the app copes, and limits it."""
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", "127.0.0.1:{port}", "todo:app"]
-    with running([command], tmp_path / "todo.db") as urls:
+    with running([command], database) as urls:
         browser = Browser()
         browser.register(urls[0], "kim")
         token = browser.token(urls[0])
@@ -182,8 +207,8 @@ def test_gunicorn_chunked_body_is_read(tmp_path):
         assert [item["title"] for item in browser.export(urls[0])] == ["sent in chunks"]
 
 
-def test_todo_py_refuses_big_chunked_body(tmp_path):
-    with running(todo_servers(1), tmp_path / "todo.db") as urls:
+def test_todo_py_refuses_big_chunked_body(database):
+    with running(todo_servers(1), database) as urls:
         browser = Browser()
         browser.register(urls[0], "lee")
         token = browser.token(urls[0])
@@ -220,19 +245,18 @@ def add_items_in_a_loop(database, user_id, count, start):
     for index in range(count):
         try:
             todo.add_item(db, user_id, f"item {index}")
-        except sqlite3.Error:
+        except (sqlite3.Error, psycopg.Error):
             errors += 1
     db.close()
     return errors
 
 
-def test_add_item_under_four_processes_in_tight_loops(tmp_path):
+def test_add_item_under_four_processes_in_tight_loops(database):
     """The counter itself, without HTTP in the way: 4 processes x 250 adds at full speed, no loss."""
     import multiprocessing
 
     import todo
 
-    database = tmp_path / "todo.db"
     todo.init_db(database)
     db = todo.connect(database)
     user_id, _ = todo.create_user(db, "nina", "long enough pw")
@@ -256,31 +280,32 @@ def start_together(database, start):
     try:
         todo.init_db(database)
         return todo.shared_secret_key(database)
-    except sqlite3.Error as error:
+    except (sqlite3.Error, psycopg.Error) as error:
         return f"failed: {error}"
 
 
 def test_workers_creating_a_new_database_together_all_start(tmp_path):
-    """Eight workers creating one new database at the same moment all start, sharing one key, in WAL."""
+    """Eight workers creating one new database at the same moment all start, sharing one key (SQLite: in WAL)."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, context.Pool(8) as pool:
         for round_ in range(5):
-            database = tmp_path / f"todo-{round_}.db"
-            start = manager.Barrier(8)
-            keys = [
-                result.get(timeout=120)
-                for result in [pool.apply_async(start_together, (database, start)) for _ in range(8)]
-            ]
-            assert len(set(keys)) == 1 and not keys[0].startswith("failed"), keys
-            assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            with fresh_database(tmp_path / f"round-{round_}") as database:
+                start = manager.Barrier(8)
+                keys = [
+                    result.get(timeout=120)
+                    for result in [pool.apply_async(start_together, (database, start)) for _ in range(8)]
+                ]
+                assert len(set(keys)) == 1 and not keys[0].startswith("failed"), keys
+                if isinstance(database, Path):  # WAL is SQLite's journal, kept in the file
+                    assert sqlite3.connect(database).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the process's memory from /proc (Linux)")
-def test_a_worker_gives_back_the_memory_of_password_hashes(tmp_path):
+def test_a_worker_gives_back_the_memory_of_password_hashes(database):
     """Eight sign-ups at once hash on eight threads (19 MiB each); afterwards the worker is small again."""
-    with running(todo_servers(1), tmp_path / "todo.db") as servers:
+    with running(todo_servers(1), database) as servers:
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda index: Browser().register(servers[0], f"member{index}"), range(8)))
         status = Path(f"/proc/{servers.processes[0].pid}/status").read_text()
