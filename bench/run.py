@@ -2,15 +2,23 @@
 
     python bench/run.py            # about 7 minutes: 3 runs of 5 s per row
     python bench/run.py --quick    # about 2 minutes: 3 runs of 1 s per row (CI runs this)
+    DATABASE_URL=postgresql:/// python bench/run.py   # and the PostgreSQL rows: about 3 minutes more
 
 Needs wrk (Debian: `apt-get install wrk`) and the dev requirements (gunicorn, requests).
 It starts every server itself on free loopback ports, in a scratch directory, and
 stops them all at the end. Every throughput is the median of the runs, and is also
 given as a ratio to the bare waitress "hello" app measured in the same run: the
 machine's noise moves both, so the ratio is the figure to compare.
+
+Given a PostgreSQL server, it also measures todo's list page and add on PostgreSQL, in the
+three shapes a deploy takes: one `python todo.py`, `gunicorn -w 4`, and two `python todo.py`
+processes on one database (two hosts' worth), each row on a database of its own that it
+creates on that server and drops at the end. The server is DATABASE_URL's, or --postgres URL's;
+without one, the table says in one line that the PostgreSQL rows were skipped.
 """
 
 import argparse
+import atexit
 import os
 import platform
 import re
@@ -25,14 +33,28 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
+import psycopg
 import requests
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+# DATABASE_URL names the server the PostgreSQL rows create their databases on. It leaves this
+# process's environment, which every server inherits: the SQLite rows must stay on SQLite.
+DATABASE_URL = os.environ.pop("DATABASE_URL", None)
+# This process uses todo's own connect() (either engine, ? placeholders), and importing todo
+# builds its default app: on a scratch file, never data/todo.db.
+IMPORT_SCRATCH = Path(tempfile.mkdtemp(prefix="todo-bench-import-"))
+atexit.register(shutil.rmtree, IMPORT_SCRATCH, ignore_errors=True)
+os.environ["TODO_DATABASE"] = str(IMPORT_SCRATCH / "todo.db")
+sys.path.insert(0, str(ROOT))
+import todo as site  # noqa: E402  (as site: in run(), `todo` is the server)
+
 CONNECTIONS = 32  # wrk's open connections for every throughput row
 CREATED = "2024-01-01T00:00:00+00:00"
+MAX_ITEMS = 10_000_000  # TODO_MAX_ITEMS: an add row gives one user tens of thousands of items, past the default
 ROWS_IN_BIG_DATABASE = 1_000_000
 STEP_SECONDS = 30  # longest wait for a server to answer
 
@@ -112,7 +134,7 @@ def started(*servers):
 
 
 def todo_server(name, workdir, database, gunicorn_workers=None):
-    """Return a todo server on its own database: `python todo.py`, or `gunicorn -w N todo:app`."""
+    """Return a todo server on a SQLite file or a PostgreSQL URL: `python todo.py`, or `gunicorn -w N todo:app`."""
     if gunicorn_workers:
         argv = [
             "gunicorn",
@@ -127,7 +149,28 @@ def todo_server(name, workdir, database, gunicorn_workers=None):
         ]
     else:
         argv = [sys.executable, str(ROOT / "todo.py"), "--quiet", "--port", "{port}"]
-    return Server(name, argv, workdir, env={"TODO_DATABASE": str(database)}, ready_path="/healthz")
+    where = {"DATABASE_URL": database} if is_postgres(database) else {"TODO_DATABASE": str(database)}
+    return Server(name, argv, workdir, env={**where, "TODO_MAX_ITEMS": str(MAX_ITEMS)}, ready_path="/healthz")
+
+
+def is_postgres(database):
+    """Tell whether a database is a PostgreSQL URL (else it is a SQLite file's path)."""
+    return str(database).startswith(("postgresql://", "postgres://"))
+
+
+def database_of(server):
+    """Return the database a todo server runs on: its DATABASE_URL, else its SQLite file."""
+    return server.env.get("DATABASE_URL") or server.env["TODO_DATABASE"]
+
+
+@contextmanager
+def opened(database):
+    """Open a SQLite file or a PostgreSQL URL with todo's own connect(): ? placeholders on either engine."""
+    db = site.connect(str(database) if is_postgres(database) else Path(database))
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 class User:
@@ -148,9 +191,8 @@ class User:
         page = self.http.get(server.url + "/")
         self.token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
         self.cookie = "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
-        db = sqlite3.connect(server.env["TODO_DATABASE"])
-        self.id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
-        db.close()
+        with opened(database_of(server)) as db:
+            self.id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
 
     def add(self, title="benchmark item"):
         """Add an item over HTTP; return the status code."""
@@ -164,29 +206,27 @@ class User:
 
 
 def fill(database, user_id, count, first_other_user=None, others=0, per_other_user=1000):
-    """Give the user `count` items, and `others` items to other users, straight into the database."""
-    db = sqlite3.connect(database, isolation_level=None)
-    db.execute("BEGIN IMMEDIATE")
-    db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
-    db.executemany(
-        "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
-        ((user_id, no, f"Item number {no}", CREATED) for no in range(1, count + 1)),
-    )
-    if others:
-        users = (others + per_other_user - 1) // per_other_user
+    """Give the user `count` items, and `others` items to other users, straight into the database (either engine)."""
+    with opened(database) as db, site.transaction(db):
+        db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
         db.executemany(
-            "INSERT INTO users (id, username, password_hash, last_item_no, created) VALUES (?, ?, '-', ?, ?)",
-            ((first_other_user + n, f"other{n}", per_other_user, CREATED) for n in range(users)),
+            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
+            ((user_id, no, f"Item number {no}", CREATED) for no in range(1, count + 1)),
         )
-        # One statement generates the rows inside SQLite: a million rows take about a second.
-        db.execute(
-            "INSERT INTO items (user_id, no, title, created) "
-            "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < ? - 1) "
-            "SELECT ? + x / ?, 1 + x % ?, 'Somebody else''s item ' || x, ? FROM n",
-            (others, first_other_user, per_other_user, per_other_user, CREATED),
-        )
-    db.execute("COMMIT")
-    db.close()
+        if others:
+            users = (others + per_other_user - 1) // per_other_user
+            db.executemany(
+                "INSERT INTO users (id, username, password_hash, session_secret, last_item_no, created) "
+                "VALUES (?, ?, '-', '-', ?, ?)",
+                ((first_other_user + n, f"other{n}", per_other_user, CREATED) for n in range(users)),
+            )
+            # One statement generates the rows inside SQLite: a million rows take about a second.
+            db.execute(
+                "INSERT INTO items (user_id, no, title, created) "
+                "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < ? - 1) "
+                "SELECT ? + x / ?, 1 + x % ?, 'Somebody else''s item ' || x, ? FROM n",
+                (others, first_other_user, per_other_user, per_other_user, CREATED),
+            )
 
 
 def lua_script(workdir, name, method="GET", cookie=None, body=None):
@@ -202,9 +242,20 @@ def lua_script(workdir, name, method="GET", cookie=None, body=None):
     return path
 
 
-def wrk(url, seconds, script=None):
+def page_script(workdir, user):
+    """Return a wrk script that GETs a page as the user."""
+    return lua_script(workdir, f"get-{user.server.name}-{user.id}", "GET", user.cookie)
+
+
+def form_script(workdir, user, fields=""):
+    """Return a wrk script that POSTs a form as the user, with the session's token."""
+    body = f"csrf_token={user.token}{fields}"
+    return lua_script(workdir, f"post-{user.server.name}-{user.id}", "POST", user.cookie, body)
+
+
+def wrk(url, seconds, script=None, connections=CONNECTIONS, threads=2):
     """Drive the URL with wrk; return (requests per second, failed responses and socket errors)."""
-    argv = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", f"{seconds}s", url]
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", url]
     if script:
         argv[1:1] = ["-s", str(script)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
@@ -212,6 +263,17 @@ def wrk(url, seconds, script=None):
     failed = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     failed += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return rate, failed
+
+
+def drive(urls, seconds, script=None):
+    """Drive one URL with wrk, or several at once; return (requests per second, failures), summed."""
+    # Several: servers on one database, as on two hosts. Each gets its share of wrk's
+    # threads and connections, all run at the same time, and their rates add up.
+    urls = [urls] if isinstance(urls, str) else urls
+    share = len(urls)
+    with ThreadPoolExecutor(share) as pool:
+        results = list(pool.map(lambda url: wrk(url, seconds, script, CONNECTIONS // share, max(1, 2 // share)), urls))
+    return sum(rate for rate, _ in results), sum(failed for _, failed in results)
 
 
 def hammer(send, requests_total=1000, concurrency=50):
@@ -256,6 +318,65 @@ def check_todo(server, username):
     return len(set(numbers)), max(user.numbers()) == answered + 1
 
 
+POSTGRES_SHAPES = (  # (how a row names the deploy, todo processes on the row's database, gunicorn workers)
+    ("PostgreSQL", 1, None),
+    ("PostgreSQL, gunicorn -w 4", 1, 4),
+    (f"PostgreSQL, two `python todo.py` on one database, {CONNECTIONS // 2} connections each", 2, None),
+)
+
+
+def new_database(server_url, name):
+    """Create an empty database on the URL's PostgreSQL server; return its URL (user, host and options kept)."""
+    with psycopg.connect(server_url, autocommit=True) as admin:  # CREATE DATABASE cannot run in a transaction
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, question, options = server_url.partition("?")
+    scheme, _, rest = base.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/{name}{question}{options}"
+
+
+def drop_database(server_url, name):
+    """Drop a database new_database() created, with whatever connections are still open to it."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_rows(server_url, workdir, cleanup):
+    """Start the PostgreSQL rows' servers, each row on a fresh database; return the rows (label, URLs, script)."""
+    rows = []
+    for number, (deploy, processes, workers) in enumerate(POSTGRES_SHAPES):
+        for page in ("list", "add"):
+            # A database per row, so that no row reads another's items; it is dropped after its servers stop.
+            name = f"todo_bench_{os.getpid()}_{number}_{page}"
+            url = new_database(server_url, name)
+            cleanup.callback(drop_database, server_url, name)
+            servers = [todo_server(f"pg{number}-{page}-{n}", workdir, url, workers) for n in range(processes)]
+            cleanup.enter_context(started(*servers))
+            user = User(servers[0], page)
+            items = 50 if page == "list" else 0
+            if items:
+                fill(url, user.id, items)
+            for server in servers:  # the one cookie signs in on every process: wrk must not measure a redirect
+                answer = user.http.get(server.url + "/", allow_redirects=False)
+                assert answer.status_code == 200 and answer.text.count("Item number") == items, answer.status_code
+            if page == "list":
+                label, path, script = f"todo list page, 50 items, {deploy}", "/", page_script(workdir, user)
+            else:
+                label, path = f"todo add item, {deploy}", "/items"
+                script = form_script(workdir, user, "&title=Benchmark+item")
+            rows.append((label, [server.url + path for server in servers], script))
+    return rows
+
+
+def postgres_server(server_url):
+    """Describe the PostgreSQL server: its version, how it is reached, and whether it syncs to disk."""
+    with psycopg.connect(server_url) as admin:
+        version = admin.execute("SHOW server_version").fetchone()[0].split()[0]
+        fsync = admin.execute("SHOW fsync").fetchone()[0]
+        host = admin.info.host
+    where = f"over a Unix socket in {host}" if host.startswith("/") else f"over TCP to {host}"
+    return f"PostgreSQL {version} {where}, fsync={fsync}"
+
+
 def memory_mb(pid):
     """Return the process's resident memory now (VmRSS) and at its peak (VmHWM), in MiB."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -287,19 +408,25 @@ def main():
     parser.add_argument("--quick", action="store_true", help="1 s per measurement: checks that it all still runs")
     parser.add_argument("--seconds", type=float, help="seconds per measurement (default 5, or 1 with --quick)")
     parser.add_argument("--runs", type=int, default=3, help="runs per row; each figure is their median (default 3)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=DATABASE_URL,
+        help="a PostgreSQL server to add the PostgreSQL rows on, a fresh database each (default $DATABASE_URL)",
+    )
     args = parser.parse_args()
     seconds = args.seconds or (1 if args.quick else 5)
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: install it with `apt-get install wrk` (Debian, Ubuntu).")
     workdir = Path(tempfile.mkdtemp(prefix="todo-bench-"))
     try:
-        print(run(workdir, seconds, args.runs))
+        print(run(workdir, seconds, args.runs, args.postgres))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(workdir, seconds, runs):
-    """Measure every row and return the markdown table."""
+def run(workdir, seconds, runs, postgres=None):
+    """Measure every row (the PostgreSQL rows on the `postgres` server's URL, if given); return the markdown table."""
     python = sys.executable
     manager_port = free_port()
     manager_env = {"SEED_MANAGER_PORT": str(manager_port)}
@@ -318,7 +445,7 @@ def run(workdir, seconds, runs):
         workdir,
         manager_env,
     )
-    with started(hello, todo, small, big, todo4, naive, manager, shared):
+    with started(hello, todo, small, big, todo4, naive, manager, shared), ExitStack() as postgres_cleanup:
         list50, list1000, adder, toggler = (User(todo, name) for name in ("list50", "list1000", "adder", "toggler"))
         fill(todo.env["TODO_DATABASE"], list50.id, 50)
         fill(todo.env["TODO_DATABASE"], list1000.id, 1000)
@@ -330,15 +457,7 @@ def run(workdir, seconds, runs):
         fill(todo4.env["TODO_DATABASE"], list50_4.id, 50)
         fill(todo4.env["TODO_DATABASE"], list1000_4.id, 1000)
 
-        def page(user):
-            """Return a wrk script that GETs a page as the user."""
-            return lua_script(workdir, f"get-{user.server.name}-{user.id}", "GET", user.cookie)
-
-        def form(user, fields=""):
-            """Return a wrk script that POSTs a form as the user, with the session's token."""
-            body = f"csrf_token={user.token}{fields}"
-            return lua_script(workdir, f"post-{user.server.name}-{user.id}", "POST", user.cookie, body)
-
+        page, form = partial(page_script, workdir), partial(form_script, workdir)
         big_label = f"todo list page, 50 items; {ROWS_IN_BIG_DATABASE:,} other items in the database"
         rows = [
             ("bare waitress hello (the ceiling)", hello.url + "/", None),
@@ -354,6 +473,8 @@ def run(workdir, seconds, runs):
             ("todo list page, 50 items, gunicorn -w 4", todo4.url + "/", page(list50_4)),
             ("todo list page, 1,000 items, gunicorn -w 4", todo4.url + "/", page(list1000_4)),
         ]
+        if postgres:  # last: the rows above keep their places (correctness below names three by number)
+            rows += postgres_rows(postgres, workdir, postgres_cleanup)
         rates = {label: [] for label, _, _ in rows}
         ratios = {label: [] for label, _, _ in rows}
         failures = {}
@@ -367,7 +488,7 @@ def run(workdir, seconds, runs):
                 hello_rate, failed = wrk(hello_url, seconds)
                 rates[hello_label].append(hello_rate)
                 ratios[hello_label].append(1.0)
-                rate, failed_here = wrk(url, seconds, script)
+                rate, failed_here = drive(url, seconds, script)
                 rates[label].append(rate)
                 ratios[label].append(rate / hello_rate)
                 for name, count in ((hello_label, failed), (label, failed_here)):
@@ -405,6 +526,13 @@ def run(workdir, seconds, runs):
         f"peak {worker_peak:.1f} MiB.",
         f"Machine: {machine()}.",
     ]
+    if postgres:
+        lines.append(
+            f"PostgreSQL rows: {postgres_server(postgres)}, a fresh database for each row; the two-process rows drive "
+            f"both processes at once, {CONNECTIONS // 2} connections and 1 wrk thread each, and add their rates."
+        )
+    else:
+        lines.append("PostgreSQL rows: skipped, no server to run them on (set DATABASE_URL or pass --postgres URL).")
     if failures:
         lines.append(f"FAILED responses or socket errors: {failures}")
     table = "\n".join(lines)
