@@ -995,12 +995,21 @@ def adduser(database, name):
     print(f"Created user {name}.")
 
 
+def check_file_command(command, database, file):
+    """Exit with the reason when backup or restore cannot run: on PostgreSQL (naming its tool), or on itself."""
+    instead = {
+        "backup": 'pg_dump --format=custom "$DATABASE_URL" > todo.dump',
+        "restore": 'pg_restore --clean --dbname="$DATABASE_URL" todo.dump',
+    }
+    if not isinstance(database, Path):
+        sys.exit(f"{command}: on PostgreSQL, use {instead[command]}")
+    if file.resolve() == database:
+        sys.exit(f"{command}: the file must not be the database itself")
+
+
 def backup(database, target):
     """Copy the database with SQLite's online backup: consistent, while the site runs."""
-    if not isinstance(database, Path):
-        sys.exit('backup: on PostgreSQL, use pg_dump: pg_dump --format=custom "$DATABASE_URL" > todo.dump')
-    if target.resolve() == database:
-        sys.exit("backup: the copy must not be the database itself")
+    check_file_command("backup", database, target)
     source, copy = connect(database), sqlite3.connect(target)
     try:
         source.backup(copy)
@@ -1017,10 +1026,7 @@ def restore(database, source):
     """Make the site's data exactly the backup's, with SQLite's backup API: safe while the site runs."""
     # Never copy files over a database: a -wal file left beside it would be laid over the copy.
     # The backup API writes through SQLite under the write lock; readers see the backup afterwards.
-    if not isinstance(database, Path):
-        sys.exit('restore: on PostgreSQL, use pg_restore: pg_restore --clean --dbname="$DATABASE_URL" todo.dump')
-    if source.resolve() == database:
-        sys.exit("restore: the backup must not be the database itself")
+    check_file_command("restore", database, source)
     try:
         backup_copy = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro&immutable=1", uri=True)  # left as it is
         tables = {row[0] for row in backup_copy.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}

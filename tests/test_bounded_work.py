@@ -11,20 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import Browser, csrf_of, opened, post, register, running, todo_servers
+from conftest import Browser, csrf_of, fill_items, opened, post, register, running, todo_servers
 
 import todo
-
-
-def fill(database, username, count):
-    """Give the user `count` items, #1 to #count, straight in the database (one transaction)."""
-    with opened(database) as db, todo.transaction(db):
-        user_id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
-        db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
-        db.executemany(
-            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
-            ((user_id, no, f"item number {no}") for no in range(1, count + 1)),
-        )
 
 
 def numbers(page):
@@ -59,7 +48,7 @@ def counter(database, username="alice"):
 
 def test_1201_items_come_in_three_pages_of_500_in_number_order(alice, database):
     """#1-#500 on /, #501-#1000 on ?page=2, #1001-#1201 on ?page=3: each item once, the footer counting all."""
-    fill(database, "alice", 1201)
+    fill_items(database, "alice", 1201)
     first, second, third = (alice.get(path) for path in ("/", "/?page=2", "/?page=3"))
     assert numbers(first) == list(range(1, 501)), f"page 1 shows {len(numbers(first))} items"
     assert numbers(second) == list(range(501, 1001)), f"page 2 shows {len(numbers(second))} items"
@@ -75,7 +64,7 @@ def test_1201_items_come_in_three_pages_of_500_in_number_order(alice, database):
 
 def test_a_list_that_fits_one_page_has_no_page_links(alice, database):
     """Exactly 500 items: one page, no next link, and ?page=2 does not exist."""
-    fill(database, "alice", 500)
+    fill_items(database, "alice", 500)
     page = alice.get("/")
     assert numbers(page) == list(range(1, 501)) and page_links(page) == {}
     assert alice.get("/?page=2", expect_errors=True).status_int == 404
@@ -83,7 +72,7 @@ def test_a_list_that_fits_one_page_has_no_page_links(alice, database):
 
 def test_the_filters_come_in_pages_too(alice, database):
     """With every third item done: /active and /completed page their own items, the footer still counting all."""
-    fill(database, "alice", 1201)
+    fill_items(database, "alice", 1201)
     with opened(database) as db:
         # Every third item (in integer arithmetic: psycopg reads a % as a placeholder): 400 done, 801 not.
         db.execute("UPDATE items SET done = 1 WHERE no / 3 * 3 = no")
@@ -109,7 +98,7 @@ def test_the_filters_come_in_pages_too(alice, database):
 )
 def test_a_page_that_does_not_exist_is_404_never_500(alice, database, query):
     """Past the end, zero, negative, not a number or absurdly large: 404 (the test app fails on any 5xx)."""
-    fill(database, "alice", 1201)
+    fill_items(database, "alice", 1201)
     answer = alice.get("/" + query, expect_errors=True)
     assert answer.status_int == 404, f"/{query} gave {answer.status}"
 
@@ -123,7 +112,7 @@ def test_an_empty_list_has_a_first_page_and_no_second(alice):
 
 def test_an_action_on_page_2_leads_back_to_page_2(alice, database):
     """Toggling, deleting or adding from page 2 of a filter redirects to that very page, which shows the change."""
-    fill(database, "alice", 1201)
+    fill_items(database, "alice", 1201)
     page = alice.get("/?page=2")
     # The page's own forms carry where they came from: the user does not type it.
     assert 'name="back" value="/?page=2"' in page.text
@@ -144,7 +133,7 @@ def test_an_action_on_page_2_leads_back_to_page_2(alice, database):
 )
 def test_a_forged_back_value_leads_to_the_list_only(alice, database, back):
     """A back value that is not a list page (and its page) redirects to / and nowhere else."""
-    fill(database, "alice", 1201)
+    fill_items(database, "alice", 1201)
     answer = post(alice, "/items/700/toggle", back=back)
     assert answer.status_int == 303 and answer.headers["Location"] == "/", f"back={back!r} led to {answer.location}"
 
@@ -191,7 +180,7 @@ def test_an_add_at_the_limit_from_page_2_shows_page_2_with_the_reason(make_app, 
     """At the limit, the refused add from page 2 answers 400 with page 2's items, not a 404 or page 1."""
     app = make_app(TODO_MAX_ITEMS="600")
     register(app)
-    fill(database, "alice", 600)
+    fill_items(database, "alice", 600)
     answer = post(app, "/items", title="six hundred and one", back="/?page=2")
     assert answer.status_int == 400, f"gave {answer.status}"
     assert "600 items" in (alert(answer) or "") and numbers(answer) == list(range(501, 601))
@@ -202,7 +191,7 @@ def test_the_default_limit_is_10000_items(app, database):
     """Without TODO_MAX_ITEMS a list holds 10,000 items; the 10,001st is refused."""
     assert todo.read_config({})["max_items"] == 10_000
     register(app)
-    fill(database, "alice", 10_000)
+    fill_items(database, "alice", 10_000)
     answer = post(app, "/items", title="one too many")
     assert answer.status_int == 400 and "10,000 items" in (alert(answer) or ""), answer.status
     assert counter(database) == 10_000

@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, Browser, opened, running, sqlite_only, todo_servers
+from conftest import ROOT, Browser, fill_items, opened, running, sqlite_only, todo_servers
 
 import todo
 
 
 def fill(database, username, count):
-    """Give the user `count` items straight in the database (one transaction), as a long-used list would have."""
-    with opened(database) as db, todo.transaction(db):
-        user_id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
-        db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
-        db.executemany(
-            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
-            ((user_id, no, f"item number {no} " + "x" * 60) for no in range(1, count + 1)),
-        )
+    """Give the user `count` items of some length straight in the database, as a long-used list would have."""
+    fill_items(database, username, count, "item number {no} " + "x" * 60)
 
 
 def test_sigterm_finishes_the_answer_in_progress_exits_0_and_leaves_no_wal(database):
