@@ -455,7 +455,7 @@ def create_user(db, username, password):
     try:
         with transaction(db):
             return db.execute(sql, user).fetchone()[0], user[2]
-    except (sqlite3.IntegrityError, psycopg.IntegrityError):  # the unique index on the name, in any case
+    except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation):  # the unique name, in any letter case
         raise ValueError("That username is taken.") from None
 
 
