@@ -302,8 +302,6 @@ def load_items(db, user_id, done=(0, 1), page=1):
 def add_item(db, user_id, title, max_items=10_000):
     """Store a new item and return its number: the user's next, taken under the write lock."""
     with transaction(db):
-        if db.execute("SELECT count(*) FROM items WHERE user_id = ?", (user_id,)).fetchone()[0] >= max_items:
-            raise ValueError(f"You have {max_items:,} items, the most one list may hold. Delete some to add more.")
         # The counter and the item change in one transaction that holds the
         # write lock, so concurrent adds from any workers and hosts get 1, 2,
         # 3... with no duplicates and no gaps: a rolled-back add takes its
@@ -313,6 +311,12 @@ def add_item(db, user_id, title, max_items=10_000):
         ).fetchone()
         if no is None:  # the account was deleted, in another browser, since this request began
             abort(404, "This account no longer exists.")
+        # Fewer numbers given than the limit: fewer items too, so the count is needed only past it.
+        if (
+            no[0] > max_items
+            and db.execute("SELECT count(*) FROM items WHERE user_id = ?", (user_id,)).fetchone()[0] >= max_items
+        ):
+            raise ValueError(f"You have {max_items:,} items, the most one list may hold. Delete some to add more.")
         created = datetime.now(UTC).isoformat(timespec="seconds")
         db.execute(
             "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)", (user_id, no[0], title, created)
