@@ -32,8 +32,6 @@ from urllib.parse import quote
 
 import argon2
 import bottle
-import psycopg
-import psycopg_pool
 from beaker.middleware import SessionMiddleware
 from beaker.session import CookieSession
 from bottle import HTTPError, HTTPResponse, abort, request, response
@@ -129,7 +127,10 @@ BEGIN_WRITE = {  # how a write transaction takes the write lock, from its first 
 def connect(database, timeout=10):
     """Open a connection that writes only in explicit transactions, waiting `timeout` seconds for a lock."""
     if not isinstance(database, Path):
-        return PostgresConnection(psycopg.connect(database, connect_timeout=5, **postgres_options(timeout)))
+        import psycopg  # only where PostgreSQL is used: it costs a process 13 MiB
+
+        with sqlite3_errors():
+            return PostgresConnection(psycopg.connect(database, connect_timeout=5, **postgres_options(timeout)))
     # isolation_level=None: Python's sqlite3 must not open transactions behind
     # our back (its deferred BEGIN loses updates under several processes).
     db = sqlite3.connect(database, timeout=timeout, isolation_level=None)
@@ -142,32 +143,52 @@ def postgres_options(timeout):
     return {"autocommit": True, "row_factory": PostgresRow.factory, "options": f"-c lock_timeout={timeout * 1000}"}
 
 
+@contextmanager
+def sqlite3_errors():
+    """Raise psycopg's errors as sqlite3's of the same DB-API kind, so the rest of the code knows one family."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as error:
+        if isinstance(error, psycopg.IntegrityError):
+            kind = sqlite3.IntegrityError
+        elif isinstance(error, (psycopg.OperationalError, psycopg.InternalError)):  # down, busy, full, read-only
+            kind = sqlite3.OperationalError
+        else:
+            kind = sqlite3.DatabaseError
+        translated = kind(one_line(error))
+        translated.sqlstate = error.sqlstate  # PostgreSQL's code for it, None when it does not answer
+        raise translated from error
+
+
 class PostgresConnection:
-    """A psycopg connection used like sqlite3's: ? placeholders, rows read by position or name."""
+    """A psycopg connection used like sqlite3's: ? placeholders, rows read by position or name, sqlite3's errors."""
 
     def __init__(self, connection, pool=None):
         self.connection, self.pool, self.engine = connection, pool, "postgres"
 
     def execute(self, sql, values=()):
         """Run one statement; ? stands for each value, as in SQLite."""
-        return self.connection.execute(sql.replace("?", "%s"), values)
+        with sqlite3_errors():
+            return self.connection.execute(sql.replace("?", "%s"), values)
 
     def executemany(self, sql, rows):
         """Run one statement for each row of values."""
-        with self.connection.cursor() as cursor:
+        with sqlite3_errors(), self.connection.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
 
     def executescript(self, script):
         """Run statements that take no values."""
-        self.connection.execute(script)
+        self.execute(script)
 
     def rollback(self):
         """End the transaction, undoing it."""
-        self.connection.execute("ROLLBACK")
+        self.execute("ROLLBACK")
 
     def commit(self):
         """End the transaction, keeping it."""
-        self.connection.execute("COMMIT")
+        self.execute("COMMIT")
 
     def close(self):
         """Give the connection back to its pool, or close it."""
@@ -269,7 +290,8 @@ def get_db():
             request.environ["todo.db"] = connect(database, timeout=BUSY_TIMEOUT)
         else:  # borrowed from this process's pool, given back when the request ends
             pool = postgres_pool(database, settings()["pool_size"])
-            request.environ["todo.db"] = PostgresConnection(pool.getconn(), pool)
+            with sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
+                request.environ["todo.db"] = PostgresConnection(pool.getconn(), pool)
     return request.environ["todo.db"]
 
 
@@ -279,6 +301,8 @@ def postgres_pool(url, size):
     # connection shared by two processes mixes their conversations. Keyed by pid for that.
     key = (url, os.getpid())
     if key not in postgres_pools:
+        import psycopg_pool
+
         pool = psycopg_pool.ConnectionPool(
             url, min_size=1, max_size=size, timeout=BUSY_TIMEOUT, open=False,
             kwargs=postgres_options(BUSY_TIMEOUT), check=psycopg_pool.ConnectionPool.check_connection,
@@ -459,7 +483,7 @@ def create_user(db, username, password):
     try:
         with transaction(db):
             return db.execute(sql, user).fetchone()[0], user[2]
-    except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation):  # the unique name, in any letter case
+    except sqlite3.IntegrityError:  # the unique name, in any letter case
         raise ValueError("That username is taken.") from None
 
 
@@ -514,13 +538,11 @@ def database_trouble_is_503(handler):
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except (sqlite3.OperationalError, psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction) as error:
-            if isinstance(error, sqlite3.Error):
-                reason = UNAVAILABLE.get(error.sqlite_errorcode & 0xFF)  # the primary code, without the detail
-                if reason is None:
-                    raise
-            else:  # PostgreSQL busy, read-only or full; or down, restarting, unreachable
+        except sqlite3.OperationalError as error:
+            if hasattr(error, "sqlstate"):  # PostgreSQL's: busy, read-only or full; or down, restarting, unreachable
                 reason = UNAVAILABLE.get(error.sqlstate, "The database does not answer.")
+            elif (reason := UNAVAILABLE.get(error.sqlite_errorcode & 0xFF)) is None:  # the primary code
+                raise
             server_log.warning("503 %s %s: %s (%s)", request.method, request.path, reason, error)  # one line
             raise HTTPError(503, f"{reason} Nothing was changed; try again in a moment.", Retry_After="5") from None
 
@@ -903,7 +925,7 @@ def create_app(environ=os.environ):
     try:
         init_db(config["database"])
         secret_key = config["secret_key"] or shared_secret_key(config["database"])
-    except (sqlite3.Error, psycopg.Error, OSError) as error:  # not a database, unreadable, down: one line
+    except (sqlite3.Error, OSError) as error:  # not a database, unreadable, down: one line
         raise SystemExit(f"todo: cannot use the database {name_of(config['database'])}: {one_line(error)}") from None
     apply_speed_ups()  # the last section
     with_sessions = SessionMiddleware(bottle_app, session_options(secret_key, config["secure_cookies"]))
@@ -1080,7 +1102,7 @@ def copy_to(database, url):
             last_id = source.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'users'")
             last_id = last_id.fetchone()[0]
             target.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), ?, ?)", (max(last_id, 1), last_id > 0))
-    except (sqlite3.Error, psycopg.Error) as error:
+    except sqlite3.Error as error:
         sys.exit(f"copy-to: {one_line(error)}; nothing was written")
     print(f"Copied {', '.join(copied)} from {database} to PostgreSQL.")
 
