@@ -2,10 +2,11 @@
 
 Where does state live? Not in this process. A module global goes stale once read, is shared
 by every user, and differs in each worker process. So who you are travels with each request
-in a signed cookie, everything else lives in SQLite and is read fresh by every request, and
-every write takes the database's write lock before it reads: any number of threads and
-processes agree. Read it top to bottom: configuration, database, sessions and users, request
-safety, pages and actions, the app and the command line. The speed-ups come last.
+in a signed cookie, everything else lives in the database (SQLite, or PostgreSQL past one
+host) and is read fresh by every request, and every write takes the database's write lock
+before it reads: any number of threads, processes and hosts agree. Read it top to bottom:
+configuration, database, sessions and users, request safety, pages and actions, the app and
+the command line. The speed-ups come last.
 """
 
 import argparse
@@ -24,11 +25,11 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import argon2
 import bottle
@@ -62,13 +63,18 @@ def read_config(environ):
     url = environ.get("DATABASE_URL")  # PostgreSQL, past one host; else the SQLite file
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise SystemExit("todo: DATABASE_URL must be a PostgreSQL URL: postgresql://user:password@host/name")
+    numbers = {"TODO_POOL_SIZE": "8", "TODO_MAX_ITEMS": "10000"}  # PostgreSQL connections a process, items a user
+    for name, default in numbers.items():
+        numbers[name] = environ.get(name) or default
+        if not re.fullmatch(r"[1-9][0-9]{0,8}", numbers[name]):
+            raise SystemExit(f"todo: {name} must be a whole number from 1, not {numbers[name]!r}")
     return {
         "database": url or Path(environ.get("TODO_DATABASE") or DEFAULT_DATABASE).resolve(),
-        "pool_size": int(environ.get("TODO_POOL_SIZE") or 8),  # PostgreSQL connections per process
+        "pool_size": int(numbers["TODO_POOL_SIZE"]),
         "secret_key": environ.get("TODO_SECRET_KEY") or None,
         "signup": signup,
         "secure_cookies": environ.get("TODO_SECURE_COOKIES") == "1",
-        "max_items": int(environ.get("TODO_MAX_ITEMS") or 10_000),  # per user
+        "max_items": int(numbers["TODO_MAX_ITEMS"]),
     }
 
 
@@ -129,8 +135,8 @@ def connect(database, timeout=10):
     if not isinstance(database, Path):
         import psycopg  # only where PostgreSQL is used: it costs a process 13 MiB
 
-        with sqlite3_errors():
-            return PostgresConnection(psycopg.connect(database, connect_timeout=5, **postgres_options(timeout)))
+        with as_sqlite3_errors(database):
+            return PostgresConnection(psycopg.connect(database, **postgres_options(timeout)))
     # isolation_level=None: Python's sqlite3 must not open transactions behind
     # our back (its deferred BEGIN loses updates under several processes).
     db = sqlite3.connect(database, timeout=timeout, isolation_level=None)
@@ -140,11 +146,14 @@ def connect(database, timeout=10):
 
 def postgres_options(timeout):
     """Return psycopg's settings for a connection that answers like sqlite3's, waiting `timeout` s for a lock."""
-    return {"autocommit": True, "row_factory": PostgresRow.factory, "options": f"-c lock_timeout={timeout * 1000}"}
+    # A server that stops answering (a failover, a dead host) is noticed in seconds, not left to hang a thread.
+    alive = {"connect_timeout": 3, "tcp_user_timeout": 3000, "keepalives_idle": 5, "keepalives_interval": 1}
+    wait = {"options": f"-c lock_timeout={timeout * 1000}"}
+    return {"autocommit": True, "row_factory": PostgresRow.factory, **wait, **alive}
 
 
 @contextmanager
-def sqlite3_errors():
+def as_sqlite3_errors(url=""):
     """Raise psycopg's errors as sqlite3's of the same DB-API kind, so the rest of the code knows one family."""
     import psycopg
 
@@ -157,7 +166,7 @@ def sqlite3_errors():
             kind = sqlite3.OperationalError
         else:
             kind = sqlite3.DatabaseError
-        translated = kind(one_line(error))
+        translated = kind(one_line(error, url))
         translated.sqlstate = error.sqlstate  # PostgreSQL's code for it, None when it does not answer
         raise translated from error
 
@@ -166,16 +175,16 @@ class PostgresConnection:
     """A psycopg connection used like sqlite3's: ? placeholders, rows read by position or name, sqlite3's errors."""
 
     def __init__(self, connection, pool=None):
-        self.connection, self.pool, self.engine = connection, pool, "postgres"
+        self.connection, self.pool = connection, pool
 
     def execute(self, sql, values=()):
         """Run one statement; ? stands for each value, as in SQLite."""
-        with sqlite3_errors():
+        with as_sqlite3_errors():
             return self.connection.execute(sql.replace("?", "%s"), values)
 
     def executemany(self, sql, rows):
         """Run one statement for each row of values."""
-        with sqlite3_errors(), self.connection.cursor() as cursor:
+        with as_sqlite3_errors(), self.connection.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
 
     def executescript(self, script):
@@ -192,7 +201,10 @@ class PostgresConnection:
 
     def close(self):
         """Give the connection back to its pool, or close it."""
-        self.pool.putconn(self.connection) if self.pool else self.connection.close()
+        if self.pool:
+            self.pool.putconn(self.connection)
+        else:
+            self.connection.close()
 
 
 class PostgresRow(tuple):
@@ -225,7 +237,7 @@ def transaction(db):
     # SQLite: foreign_keys enforces REFERENCES; synchronous=NORMAL in WAL
     # survives a crash without an fsync per commit (both set outside a transaction).
     try:
-        db.executescript(BEGIN_WRITE[getattr(db, "engine", "sqlite")])  # a lock not had in time: 503
+        db.executescript(BEGIN_WRITE["postgres" if isinstance(db, PostgresConnection) else "sqlite"])  # late: 503
         yield db
     except BaseException:
         db.rollback()
@@ -256,13 +268,12 @@ def init_db(path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
-        db.executescript(f"BEGIN IMMEDIATE; {SQLITE_SCHEMA} COMMIT;")  # workers starting together take turns
+        db.executescript(f"BEGIN IMMEDIATE; {SQLITE_SCHEMA}")  # workers starting together take turns
         if "session_secret" not in {column[1] for column in db.execute("PRAGMA table_info(users)")}:
             # A database from before per-user secrets: give every user one (their old cookies sign out).
-            db.executescript(
-                "BEGIN IMMEDIATE; ALTER TABLE users ADD COLUMN session_secret TEXT NOT NULL DEFAULT '';"
-                "UPDATE users SET session_secret = lower(hex(randomblob(16))); COMMIT;"
-            )
+            db.execute("ALTER TABLE users ADD COLUMN session_secret TEXT NOT NULL DEFAULT ''")
+            db.execute("UPDATE users SET session_secret = lower(hex(randomblob(16)))")
+        db.execute("COMMIT")
     finally:
         db.close()
 
@@ -290,7 +301,7 @@ def get_db():
             request.environ["todo.db"] = connect(database, timeout=BUSY_TIMEOUT)
         else:  # borrowed from this process's pool, given back when the request ends
             pool = postgres_pool(database, settings()["pool_size"])
-            with sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
+            with as_sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
                 request.environ["todo.db"] = PostgresConnection(pool.getconn(), pool)
     return request.environ["todo.db"]
 
@@ -299,7 +310,7 @@ def postgres_pool(url, size):
     """Return this process's pool of PostgreSQL connections, opening it on the first request."""
     # Opened in the process that serves, never before a fork (gunicorn --preload): a
     # connection shared by two processes mixes their conversations. Keyed by pid for that.
-    key = (url, os.getpid())
+    key = (url, size, os.getpid())
     if key not in postgres_pools:
         import psycopg_pool
 
@@ -312,14 +323,14 @@ def postgres_pool(url, size):
     return postgres_pools[key]
 
 
-postgres_pools = {}  # (url, pid): connections to lend, never data; check_connection drops broken ones
+postgres_pools = {}  # (url, size, pid): connections to lend, never data; check_connection drops broken ones
 
 
 def load_items(db, user_id, done=(0, 1), page=1):
-    """Return a page of the user's items (and the next page's first), in number order: no, title, done, created."""
+    """Return a page of the user's items, in number order: no, title, done, created."""
     return db.execute(
         "SELECT no, title, done, created FROM items WHERE user_id = ? AND done IN (?, ?) ORDER BY no LIMIT ? OFFSET ?",
-        (user_id, *done, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE),
+        (user_id, *done, PAGE_SIZE, (page - 1) * PAGE_SIZE),
     ).fetchall()
 
 
@@ -673,13 +684,13 @@ def static(path):
 def healthz():
     """Answer 200 'ok' when the database can be read and written, else 503 with the reason (within 3 s)."""
     db = get_db()  # wait for the write lock 0.5 s at most: after 2 s queued behind waiting writers, within 3 s
-    db.execute("PRAGMA busy_timeout = 500" if isinstance(db, sqlite3.Connection) else "SET lock_timeout = 500")
+    db.execute("SET lock_timeout = 500" if isinstance(db, PostgresConnection) else "PRAGMA busy_timeout = 500")
     try:
         with transaction(db):  # a real write: a full disk or a read-only file shows here
             sql = "INSERT INTO settings (name, value) VALUES ('last_health_check', ?) ON CONFLICT (name) DO UPDATE "
             db.execute(sql + "SET value = excluded.value", (str(time.time()),))
     finally:
-        if not isinstance(db, sqlite3.Connection):
+        if isinstance(db, PostgresConnection):
             db.execute("RESET lock_timeout")
     response.content_type = "text/plain; charset=utf-8"
     return "ok"
@@ -695,13 +706,14 @@ def back_path():
 
 def show_list(user, path, page=1, status=200, error=None, title=""):
     """Render a page of the list with one of the filters; the footer counts all the user's items."""
-    items = load_items(get_db(), user["id"], FILTERS[path], page)
-    if page > 1 and not items and status == 200:  # an error shown on a page emptied meanwhile is still shown
-        abort(404, f"This list has no page {page}.")
     sql = "SELECT count(*), coalesce(sum(done), 0) FROM items WHERE user_id = ?"
     total, done = get_db().execute(sql, (user["id"],)).fetchone()
-    more = len(items) > PAGE_SIZE  # load_items read one more than a page: there is a next page
-    values = dict(items=items[:PAGE_SIZE], page=page, more=more, total=total, left=total - done, path=path)
+    last = max(1, -(-{"/": total, "/active": total - done, "/completed": done}[path] // PAGE_SIZE))
+    if page > last and status == 200:  # past the end: typed, or the page's last item just went
+        return see_other(path if last == 1 else f"{path}?page={last}")
+    items = load_items(get_db(), user["id"], FILTERS[path], page)
+    back = path if page == 1 else f"{path}?page={page}"  # where the page's forms come back to
+    values = dict(items=items, page=page, more=page < last, total=total, left=total - done, path=path, back=back)
     return render("list", status, error=error, title=title, **values)
 
 
@@ -731,8 +743,8 @@ def add(user):
     """Add an item with the user's next number."""
     title, (path, _, page) = form_field("title").strip(), back_path().partition("?page=")
     try:
-        if check_title(title):
-            raise ValueError(check_title(title))
+        if error := check_title(title):
+            raise ValueError(error)
         flash(f"Added #{add_item(get_db(), user['id'], title, settings()['max_items'])}.")
     except ValueError as error:  # the form again, with the reason and the title as typed
         return show_list(user, path, int(page or 1), 400, str(error), title[: MAX_TITLE * 2])
@@ -777,8 +789,8 @@ def edit(user, no):
         abort(400, "The form has no title.")
     if not title:
         return delete_item(user, no)
-    if check_title(title):
-        return render("edit", 400, no=no, title=title[: MAX_TITLE * 2], error=check_title(title))
+    if error := check_title(title):
+        return render("edit", 400, no=no, title=title[: MAX_TITLE * 2], error=error)
     change_item(user, no, "UPDATE items SET title = ? WHERE user_id = ? AND no = ?", (title,))
     return see_other(back_path())
 
@@ -813,21 +825,25 @@ def export(user):
     return json.dumps({"items": items}, ensure_ascii=False, indent=1)
 
 
+def check_signup_open():
+    """Answer 403 when only the site's owner creates accounts (TODO_SIGNUP=closed)."""
+    if settings()["signup"] != "open":
+        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
+
+
 @bottle_app.get("/login")
 @bottle_app.get("/register")
 def sign_in_form():
     """Show the sign-in or the sign-up form."""
-    page = request.path.strip("/")
-    if page == "register" and settings()["signup"] != "open":
-        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
+    if (page := request.path.strip("/")) == "register":
+        check_signup_open()
     return see_other("/") if current_user() else render("login", page=page, error=None, username="")
 
 
 @bottle_app.post("/register")
 def register():
     """Create an account and sign in."""
-    if settings()["signup"] != "open":
-        abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
+    check_signup_open()
     username, password = form_field("username").strip(), form_field("password")
     try:
         user_id, session_secret = create_user(get_db(), username, password)
@@ -843,14 +859,17 @@ def login():
     """Sign in, counting failures per username in the database."""
     username, password, db = form_field("username").strip(), form_field("password"), get_db()
     sql = "SELECT id, password_hash, session_secret FROM users WHERE lower(username) = lower(?)"
-    user = db.execute(sql, (username,)).fetchone()
+    # Only a name that can exist is looked up: PostgreSQL's lower() folds letters Python's does not,
+    # and another spelling of a name must not count its failures apart.
+    user = db.execute(sql, (username,)).fetchone() if USERNAME_PATTERN.fullmatch(username) else None
     if not password_attempt(db, username, user and user["password_hash"], password):
         return render("login", 400, page="login", username=username[:64], error="Wrong username or password.")
     if password_hasher.check_needs_rehash(user["password_hash"]):
+        new_hash = hash_password(password)  # slow: before taking the write lock
         with transaction(db):  # only if unchanged: never undo a password change another worker made meanwhile
             db.execute(
                 "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                (hash_password(password), user["id"], user["password_hash"]),
+                (new_hash, user["id"], user["password_hash"]),
             )
     sign_in(user["id"], user["session_secret"])
     return see_other("/")
@@ -872,8 +891,10 @@ def account_page(user):
 def check_current_password(user):
     """Return True if the form's password is the user's; wrong ones count as failed sign-ins."""
     # Counted with the sign-in form's: a stolen cookie must not buy unlimited guesses at the password.
-    password_hash = get_db().execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()[0]
-    return password_attempt(get_db(), user["username"], password_hash, form_field("password"))
+    row = get_db().execute("SELECT password_hash FROM users WHERE id = ?", (user["id"],)).fetchone()
+    if row is None:  # deleted in another tab since this request began
+        abort(404, "This account no longer exists.")
+    return password_attempt(get_db(), user["username"], row[0], form_field("password"))
 
 
 @bottle_app.post("/account/password")
@@ -943,9 +964,13 @@ def name_of(database):
     return database if isinstance(database, Path) else "in DATABASE_URL"
 
 
-def one_line(error):
-    """Return an error's text on one line, with any URL's password left out."""
-    return re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", " ".join(str(error).split()))
+def one_line(error, url=""):
+    """Return an error's text on one line, with the password of any URL, and of this one, left out."""
+    text = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", " ".join(str(error).split()))
+    if password := re.match(r"[^:]+://[^:/@]*:([^@]*)@", url):  # libpq may quote it from a URL it cannot read
+        for form in {password[1], unquote(password[1])} - {""}:
+            text = text.replace(form, "***")
+    return text
 
 
 def serve(args):
@@ -1036,14 +1061,14 @@ def check_file_command(command, database, file):
 def backup(database, target):
     """Copy the database with SQLite's online backup: consistent, while the site runs."""
     check_file_command("backup", database, target)
-    source, copy = connect(database), sqlite3.connect(target)
+    source = connect(database)
     try:
-        source.backup(copy)
-        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, without a -wal beside it
+        with closing(sqlite3.connect(target)) as copy:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, without a -wal beside it
     except sqlite3.Error as error:
-        sys.exit(f"backup: {error}")
+        sys.exit(f"backup: {target}: {error}")
     finally:
-        copy.close()
         source.close()
     print(f"Copied {database} to {target}.")
 
@@ -1089,14 +1114,17 @@ def copy_to(database, url):
     try:
         init_db(database)  # an older file gets today's schema first
         init_db(url)
-        source, target = connect(database), connect(url)
-        with transaction(target):  # all or nothing
+        # One transaction: all or nothing.
+        with closing(connect(database)) as source, closing(connect(url)) as target, transaction(target):
             if target.execute("SELECT count(*) FROM users").fetchone()[0]:
                 sys.exit("copy-to: the PostgreSQL database already holds accounts; nothing was written")
             for table, columns in tables.items():  # the names come from the dict above, never from input
                 rows = source.execute(f"SELECT {columns} FROM {table}").fetchall()
                 marks = ", ".join("?" * len(columns.split(",")))
-                target.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", [tuple(row) for row in rows])
+                # A site started once on the new database made a key of its own: SQLite's replaces it.
+                upsert = " ON CONFLICT (name) DO UPDATE SET value = excluded.value" if table == "settings" else ""
+                sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}){upsert}"
+                target.executemany(sql, [tuple(row) for row in rows])
                 copied.append(f"{len(rows)} {table}")
             # New accounts get ids after every id SQLite ever gave, deleted ones included.
             last_id = source.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'users'")

@@ -289,6 +289,14 @@ def test_ten_failures_throttle_the_username(alice, make_app, database):
     assert login(make_app(), "bob", "whatever it is").status_int == 400  # other names are not throttled
 
 
+def test_another_spelling_of_a_throttled_name_gets_no_more_guesses(alice):
+    """PostgreSQL's lower() folds 'İ' to 'i' where Python's does not: a name that cannot exist is never looked up."""
+    post(alice, "/logout")
+    fail_logins(alice, "alice", 10)
+    assert login(alice, "al\u0130ce", PASSWORD).status_int == 400  # 'alİce': no such account, and no way in
+    assert login(alice, "alice", PASSWORD).status_int == 429
+
+
 def test_unknown_usernames_are_throttled_the_same(app):
     assert fail_logins(app, "nobody", 10) == [400] * 10
     assert login(app, "nobody", "not the password").status_int == 429

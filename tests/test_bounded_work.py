@@ -63,11 +63,11 @@ def test_1201_items_come_in_three_pages_of_500_in_number_order(alice, database):
 
 
 def test_a_list_that_fits_one_page_has_no_page_links(alice, database):
-    """Exactly 500 items: one page, no next link, and ?page=2 does not exist."""
+    """Exactly 500 items: one page, no next link, and ?page=2 leads back to the first."""
     fill_items(database, "alice", 500)
     page = alice.get("/")
     assert numbers(page) == list(range(1, 501)) and page_links(page) == {}
-    assert alice.get("/?page=2", expect_errors=True).status_int == 404
+    assert past_the_end(alice, "/?page=2") == "/"
 
 
 def test_the_filters_come_in_pages_too(alice, database):
@@ -88,26 +88,46 @@ def test_the_filters_come_in_pages_too(alice, database):
     assert {items_left(page) for page in pages.values()} == {"801"}
     # The "All" list still holds every item, done or not, on its own pages.
     assert numbers(alice.get("/?page=3")) == list(range(1001, 1202))
-    for missing in ("/active?page=3", "/completed?page=2"):
-        assert alice.get(missing, expect_errors=True).status_int == 404, missing
+    assert past_the_end(alice, "/active?page=3") == "/active?page=2"
+    assert past_the_end(alice, "/completed?page=2") == "/completed"
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["?page=4", "?page=0", "?page=abc", "?page=-1", "?page=1.5", "?page=999999999", "?page=" + "9" * 30],
-)
-def test_a_page_that_does_not_exist_is_404_never_500(alice, database, query):
-    """Past the end, zero, negative, not a number or absurdly large: 404 (the test app fails on any 5xx)."""
+def past_the_end(app, path):
+    """Return where a page past the end of the list sends the browser (a 303 to the last page)."""
+    answer = app.get(path, expect_errors=True)
+    assert answer.status_int == 303, f"{path} gave {answer.status}"
+    return answer.headers["Location"]
+
+
+@pytest.mark.parametrize("query", ["?page=4", "?page=999999999"])
+def test_a_page_past_the_end_leads_to_the_last_page(alice, database, query):
+    """Typed, or kept in a tab while items went: the list's last page, not an error."""
+    fill_items(database, "alice", 1201)
+    assert past_the_end(alice, "/" + query) == "/?page=3"
+
+
+@pytest.mark.parametrize("query", ["?page=0", "?page=abc", "?page=-1", "?page=1.5", "?page=" + "9" * 30])
+def test_a_page_that_cannot_exist_is_404_never_500(alice, database, query):
+    """Zero, negative, not a number or absurdly large: 404 (the test app fails on any 5xx)."""
     fill_items(database, "alice", 1201)
     answer = alice.get("/" + query, expect_errors=True)
     assert answer.status_int == 404, f"/{query} gave {answer.status}"
 
 
+def test_deleting_the_only_item_of_the_last_page_lands_on_the_page_before(alice, database):
+    """501 items: deleting #501 from page 2 empties it, and the browser ends on page 1, not on a 404."""
+    fill_items(database, "alice", 501)
+    answer = post(alice, "/items/501/delete", back="/?page=2")
+    assert answer.status_int == 303 and answer.headers["Location"] == "/?page=2"
+    assert past_the_end(alice, "/?page=2") == "/"
+    assert "Deleted #501." in alice.get("/").text
+
+
 def test_an_empty_list_has_a_first_page_and_no_second(alice):
-    """A new user's list opens (200) with no page links; ?page=2 is 404."""
+    """A new user's list opens (200) with no page links; ?page=2 leads back to it."""
     page = alice.get("/")
     assert page.status_int == 200 and numbers(page) == [] and page_links(page) == {}
-    assert alice.get("/?page=2", expect_errors=True).status_int == 404
+    assert past_the_end(alice, "/?page=2") == "/"
 
 
 def test_an_action_on_page_2_leads_back_to_page_2(alice, database):

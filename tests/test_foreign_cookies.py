@@ -262,3 +262,24 @@ def test_password_change_keeps_this_browser_and_signs_out_the_copy(two_browsers)
     assert answer.status_int == 303 and answer.headers["Location"].endswith("/account")
     assert laptop.get("/").status_int == 200, "the browser that changed the password was signed out"
     assert sent_to_login(phone.get("/")), "the copied cookie survived a password change"
+
+
+@sqlite_only  # an older SQLite file (see old_database)
+def test_workers_upgrading_an_older_database_together_all_start(old_database):
+    """Eight workers start at once on a database from before secrets: the column is added once, nobody fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        errors = [error for error in pool.map(start_worker, [old_database] * 8) if error]
+    assert errors == []
+    given = session_secrets(old_database)
+    assert len(given) == 2 and all(given) and len(set(given)) == 2
+
+
+def start_worker(database):
+    """Start as a worker does, in a thread; return the error, if any."""
+    try:
+        todo.init_db(database)
+    except sqlite3.Error as error:
+        return str(error)
+    return None

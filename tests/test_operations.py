@@ -185,3 +185,24 @@ def test_adds_answered_before_sigterm_are_all_kept(database):
     with opened(database) as db:
         stored = {row[0] for row in db.execute("SELECT title FROM items")}
     assert len(answered) >= 20 and set(answered) == stored  # no add lost, none stored unanswered (a retry's double)
+
+
+@sqlite_only  # the SQLite backup command
+@pytest.mark.parametrize("target", ["/", "/no/such/directory/todo-backup.db"])
+def test_a_backup_to_a_place_it_cannot_write_says_so_in_one_line(tmp_path, target):
+    database = tmp_path / "todo.db"
+    assert run_todo(database, "adduser", "alice", stdin="long enough pw\n").returncode == 0
+    failed = run_todo(database, "backup", target)
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1 and target in failed.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("TODO_MAX_ITEMS", "lots"), ("TODO_POOL_SIZE", "0")])
+def test_a_setting_that_is_not_a_number_stops_the_start_with_one_line(tmp_path, name, value):
+    env = {"TODO_DATABASE": str(tmp_path / "todo.db"), "PATH": "/usr/bin:/bin", name: value}
+    failed = subprocess.run(
+        [sys.executable, str(ROOT / "todo.py"), "--port", "1"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert failed.returncode != 0 and failed.stderr.strip().splitlines() == [
+        f"todo: {name} must be a whole number from 1, not {value!r}"
+    ]

@@ -277,6 +277,7 @@ BAD_URLS = {  # what DATABASE_URL says, and the password in it that must never b
     "not PostgreSQL": ("mysql://u:pw@h/db", "pw"),
     "unparseable": ("postgresql://[bad", None),
     "unparseable, with a password": ("postgresql://someone:s3cr3t-pw@[bad", "s3cr3t-pw"),  # libpq quotes the URL
+    "a bad %-token in the password": ("postgresql://someone:s3cr3t%zz@db.example/todo", "s3cr3t"),  # quoted alone
     "nothing listening": ("postgresql://someone:s3cr3t-pw@127.0.0.1:{free_port}/todo", "s3cr3t-pw"),
     "a server that never answers": ("postgresql://someone:s3cr3t-pw@127.0.0.1:{silent_port}/todo", "s3cr3t-pw"),
 }
@@ -354,3 +355,19 @@ def test_starts_at_the_same_instant_on_an_empty_database_all_succeed(database):
         assert list(pool.map(start_app, range(8))) == [True] * 8
     with opened(database) as db:
         assert db.execute("SELECT count(*) FROM settings WHERE name = 'secret_key'").fetchone()[0] == 1
+
+
+def test_copy_to_a_database_a_site_already_started_on(database, tmp_path):
+    """The usual order on a platform: the add-on is attached, the app boots once (making a key), then the move."""
+    sqlite_file = tmp_path / "todo.db"
+    env = {"TODO_DATABASE": str(sqlite_file), "PATH": os.environ["PATH"]}
+    todo_py = [sys.executable, str(ROOT / "todo.py")]
+    assert subprocess.run([*todo_py, "adduser", "alice"], input="long enough pw\n", env=env, timeout=60).returncode == 0
+    todo.create_app({"DATABASE_URL": database})  # the first boot on PostgreSQL: schema and a key of its own
+    moved = subprocess.run([*todo_py, "copy-to", database], env=env, capture_output=True, text=True, timeout=60)
+    assert moved.returncode == 0, moved.stderr
+    with sqlite3.connect(sqlite_file) as db:
+        sqlite_key = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0]
+    with opened(database) as db:  # SQLite's key replaced the first boot's: its browsers stay signed in
+        assert db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0] == sqlite_key
+        assert [row[0] for row in db.execute("SELECT username FROM users")] == ["alice"]

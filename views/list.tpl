@@ -3,7 +3,7 @@
   <h1 id="list-heading">Your list</h1>
   <form class="new-item" method="post" action="/items">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-    <input type="hidden" name="back" value="{{path if page == 1 else f"{path}?page={page}"}}">
+    <input type="hidden" name="back" value="{{back}}">
     <label for="new-title" class="visually-hidden">New item</label>
     <input id="new-title" name="title" value="{{title}}" placeholder="What needs to be done?"
            autofocus autocomplete="off" required
@@ -21,7 +21,7 @@
   % # action (formaction), so the page carries the form token once, not per item.
   <form class="list" method="post" action="/items/toggle-all">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-    <input type="hidden" name="back" value="{{path if page == 1 else f"{path}?page={page}"}}">
+    <input type="hidden" name="back" value="{{back}}">
     <p class="toggle-all">
       <button class="link-button" formaction="/items/toggle-all">{{"Mark all as not done" if not left else "Mark all as done"}}</button>
     </p>
