@@ -360,9 +360,10 @@ def test_starts_at_the_same_instant_on_an_empty_database_all_succeed(database):
 def test_copy_to_a_database_a_site_already_started_on(database, tmp_path):
     """The usual order on a platform: the add-on is attached, the app boots once (making a key), then the move."""
     sqlite_file = tmp_path / "todo.db"
-    env = {"TODO_DATABASE": str(sqlite_file), "PATH": os.environ["PATH"]}
+    env = {**os.environ, "TODO_DATABASE": str(sqlite_file)}  # PG*: the server; DATABASE_URL: conftest took it
     todo_py = [sys.executable, str(ROOT / "todo.py")]
-    assert subprocess.run([*todo_py, "adduser", "alice"], input="long enough pw\n", env=env, timeout=60).returncode == 0
+    added = subprocess.run([*todo_py, "adduser", "alice"], input="long enough pw\n", text=True, env=env, timeout=60)
+    assert added.returncode == 0
     todo.create_app({"DATABASE_URL": database})  # the first boot on PostgreSQL: schema and a key of its own
     moved = subprocess.run([*todo_py, "copy-to", database], env=env, capture_output=True, text=True, timeout=60)
     assert moved.returncode == 0, moved.stderr
