@@ -52,6 +52,7 @@ SESSION_LIFETIME = 30 * 24 * 3600  # seconds, absolute: a sign-in lasts this lon
 LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW = 10, 15 * 60  # failed sign-ins per username, seconds: then 429
 FILTERS = {"/": (0, 1), "/active": (0, 0), "/completed": (1, 1)}  # each list page: the values of `done` it shows
 PAGE_SIZE = 500  # items on one list page; ?page=2 and on show the rest
+WHOLE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # 1 to 999,999,999: a ?page=, a number setting
 BUSY_TIMEOUT = 2  # seconds a request waits for the write lock before it answers 503
 
 
@@ -66,7 +67,7 @@ def read_config(environ):
     numbers = {"TODO_POOL_SIZE": "8", "TODO_MAX_ITEMS": "10000"}  # PostgreSQL connections a process, items a user
     for name, default in numbers.items():
         numbers[name] = environ.get(name) or default
-        if not re.fullmatch(r"[1-9][0-9]{0,8}", numbers[name]):
+        if not WHOLE_NUMBER.fullmatch(numbers[name]):
             raise SystemExit(f"todo: {name} must be a whole number from 1, not {numbers[name]!r}")
     return {
         "database": url or Path(environ.get("TODO_DATABASE") or DEFAULT_DATABASE).resolve(),
@@ -248,16 +249,11 @@ def transaction(db):
 def init_db(path):
     """Create the database and its schema if missing; safe on every start, in every worker and host."""
     if not isinstance(path, Path):  # PostgreSQL: concurrent CREATE TABLE IF NOT EXISTS fails, so under the lock
-        db = connect(path)
-        try:
-            with transaction(db):
-                db.executescript(POSTGRES_SCHEMA)
-        finally:
-            db.close()
+        with closing(connect(path)) as db, transaction(db):
+            db.executescript(POSTGRES_SCHEMA)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = connect(path)
-    try:
+    with closing(connect(path)) as db:
         # WAL lets readers and one writer work at once, and is kept in the file.
         # Workers creating a new file together may find it busy: they retry.
         deadline = time.monotonic() + 10
@@ -274,22 +270,16 @@ def init_db(path):
             db.execute("ALTER TABLE users ADD COLUMN session_secret TEXT NOT NULL DEFAULT ''")
             db.execute("UPDATE users SET session_secret = lower(hex(randomblob(16)))")
         db.execute("COMMIT")
-    finally:
-        db.close()
 
 
 def shared_secret_key(path):
     """Return the session key kept in the database, creating it on the very first start."""
     # One key for every worker (a key per process would refuse the others'
     # cookies): the first INSERT wins, and every worker reads that one back.
-    db = connect(path)
-    try:
-        with transaction(db):
-            sql = "INSERT INTO settings (name, value) VALUES ('secret_key', ?) ON CONFLICT (name) DO NOTHING"
-            db.execute(sql, (secrets.token_hex(32),))
-            return db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0]
-    finally:
-        db.close()
+    with closing(connect(path)) as db, transaction(db):
+        sql = "INSERT INTO settings (name, value) VALUES ('secret_key', ?) ON CONFLICT (name) DO NOTHING"
+        db.execute(sql, (secrets.token_hex(32),))
+        return db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0]
 
 
 def get_db():
@@ -373,7 +363,7 @@ def add_item(db, user_id, title, max_items=10_000):
 # OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
 password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
-# Two hashes at a time per process, whatever the threads: 30 sign-ins at once cost 38 MiB, not 570.
+# Two hashes at a time per process, whatever the threads: each borrows 19 MiB while it runs.
 # A limit on work in progress, not data: it holds nothing a request reads.
 hashing_slots = threading.BoundedSemaphore(2)
 
@@ -555,7 +545,9 @@ def database_trouble_is_503(handler):
             elif (reason := UNAVAILABLE.get(error.sqlite_errorcode & 0xFF)) is None:  # the primary code
                 raise
             server_log.warning("503 %s %s: %s (%s)", request.method, request.path, reason, error)  # one line
-            raise HTTPError(503, f"{reason} Nothing was changed; try again in a moment.", Retry_After="5") from None
+            raise HTTPError(
+                503, f"{reason} Nothing was changed; try again in a moment.", **{"Retry-After": "5"}
+            ) from None
 
     return wrapper
 
@@ -701,7 +693,7 @@ def back_path():
     path, _, page = form_field("back").partition("?page=")
     if path not in FILTERS:
         return "/"
-    return f"{path}?page={page}" if re.fullmatch(r"[1-9][0-9]{0,8}", page) else path
+    return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
 
 
 def show_list(user, path, page=1, status=200, error=None, title=""):
@@ -723,7 +715,7 @@ def show_list(user, path, page=1, status=200, error=None, title=""):
 @login_required
 def list_page(user):
     """Show a page of the user's items: all, not done, or done."""
-    if not re.fullmatch(r"[1-9][0-9]{0,8}", page := request.query.get("page", "1")):
+    if not WHOLE_NUMBER.fullmatch(page := request.query.get("page", "1")):
         abort(404, "There is no such page.")
     return show_list(user, request.path, int(page))
 
@@ -741,14 +733,15 @@ def check_title(title):
 @login_required
 def add(user):
     """Add an item with the user's next number."""
-    title, (path, _, page) = form_field("title").strip(), back_path().partition("?page=")
+    title, back = form_field("title").strip(), back_path()
     try:
         if error := check_title(title):
             raise ValueError(error)
         flash(f"Added #{add_item(get_db(), user['id'], title, settings()['max_items'])}.")
     except ValueError as error:  # the form again, with the reason and the title as typed
+        path, _, page = back.partition("?page=")
         return show_list(user, path, int(page or 1), 400, str(error), title[: MAX_TITLE * 2])
-    return see_other(back_path())
+    return see_other(back)
 
 
 def change_item(user, no, sql, values=()):
@@ -1028,7 +1021,6 @@ def stop_gracefully(server, deadline):
 
 def adduser(database, name):
     """Create an account from the command line, the password from a prompt or one line of stdin."""
-    db = connect(database)
     try:
         if sys.stdin.isatty():
             password = getpass.getpass("Password: ")
@@ -1036,13 +1028,12 @@ def adduser(database, name):
                 raise ValueError("The two passwords differ.")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
-        create_user(db, name, password)
+        with closing(connect(database)) as db:
+            create_user(db, name, password)
     except ValueError as error:
         sys.exit(f"adduser: {error}")
     except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
         sys.exit("\nadduser: cancelled, no account created")
-    finally:
-        db.close()
     print(f"Created user {name}.")
 
 
