@@ -97,11 +97,11 @@ def opened(database):
 def fill_items(database, username, count, title="item number {no}"):
     """Give the user items #1 to #count straight in the database (one transaction), as a long-used list has."""
     with opened(database) as db, todo.transaction(db):
-        user_id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
-        db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
+        list_id = db.execute("SELECT first_list_id FROM users WHERE username = ?", (username,)).fetchone()[0]
+        db.execute("UPDATE lists SET last_item_no = ? WHERE id = ?", (count, list_id))
         db.executemany(
-            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
-            ((user_id, no, title.format(no=no)) for no in range(1, count + 1)),
+            "INSERT INTO items (list_id, no, title, created) VALUES (?, ?, ?, '2026-01-01T00:00:00+00:00')",
+            ((list_id, no, title.format(no=no)) for no in range(1, count + 1)),
         )
 
 

@@ -28,7 +28,15 @@
   <h2 id="delete-heading">Delete account</h2>
   <form class="stacked" method="post" action="/account/delete" aria-labelledby="delete-heading">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-    <p>Deletes your account and all its items for good. Your username becomes free again.</p>
+    <p>Deletes your account, your lists and all their items for good. Your username becomes free again.</p>
+    % if shared:
+    <p id="shared-lists-warning">These lists are shared, and go for their members too:</p>
+    <ul aria-labelledby="shared-lists-warning">
+      % for name, members in shared:
+      <li>{{name}}, shared with {{", ".join(members)}}</li>
+      % end
+    </ul>
+    % end
     <label for="delete-password">Password</label>
     <input id="delete-password" name="password" type="password" autocomplete="current-password" required>
     <button class="danger">Delete my account</button>

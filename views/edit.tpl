@@ -4,13 +4,14 @@
   % if error:
   <p class="error" id="form-error" role="alert">{{error}}</p>
   % end
-  <form class="stacked" method="post" action="/items/{{no}}/edit">
+  <form class="stacked" method="post" action="{{found["base"]}}/items/{{no}}/edit">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <input type="hidden" name="back" value="{{back}}">
     <label for="edit-title">Title</label>
     <input id="edit-title" name="title" value="{{title}}" autofocus autocomplete="off"
            aria-describedby="edit-hint">
     <p class="hint" id="edit-hint">Leave it empty to delete the item.</p>
     <button class="primary">Save</button>
   </form>
-  <p class="aside"><a href="/">Back to your list</a></p>
+  <p class="aside"><a href="{{back}}">Back to {{found["name"]}}</a></p>
 </section>

@@ -1,13 +1,20 @@
-% rebase("base", title="Your list")
+% rebase("base", title=found["name"])
+% base = found["base"]
+% owner = found["owner_id"] == user["id"]
 <section class="card todo" aria-labelledby="list-heading">
-  <h1 id="list-heading">Your list</h1>
-  <form class="new-item" method="post" action="/items">
+  <h1 id="list-heading">{{found["name"]}}</h1>
+  % if members:
+  <p class="sharing">{{"Yours" if owner else "Owned by " + found["owner"]}}, shared with {{", ".join(members)}}.</p>
+  % elif not owner:
+  <p class="sharing">Owned by {{found["owner"]}}.</p>
+  % end
+  <form class="new-item" method="post" action="{{base}}/items">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
     <input type="hidden" name="back" value="{{back}}">
     <label for="new-title" class="visually-hidden">New item</label>
     <input id="new-title" name="title" value="{{title}}" placeholder="What needs to be done?"
            autofocus autocomplete="off" required
-           % if error:
+           % if error and not titles:
            aria-invalid="true" aria-describedby="form-error"
            % end
            >
@@ -16,14 +23,29 @@
   % if error:
   <p class="error" id="form-error" role="alert">{{error}}</p>
   % end
+  <details class="several"{{!" open" if titles else ""}}>
+    <summary>Add several at once</summary>
+    <form class="stacked" method="post" action="{{base}}/items">
+      <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+      <input type="hidden" name="back" value="{{back}}">
+      <label for="new-titles">One item a line</label>
+      <textarea id="new-titles" name="titles" rows="5" aria-describedby="titles-hint"
+                % if error and titles:
+                aria-invalid="true"
+                % end
+                >{{titles}}</textarea>
+      <p class="hint" id="titles-hint">Paste a shopping list or a file's lines: every line becomes an item, in order, or none does.</p>
+      <button>Add them all</button>
+    </form>
+  </details>
   % if total:
   % # One form holds every button of the list; each button posts to its own
   % # action (formaction), so the page carries the form token once, not per item.
-  <form class="list" method="post" action="/items/toggle-all">
+  <form class="list" method="post" action="{{base}}/items/toggle-all">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
     <input type="hidden" name="back" value="{{back}}">
     <p class="toggle-all">
-      <button class="link-button" formaction="/items/toggle-all">{{"Mark all as not done" if not left else "Mark all as done"}}</button>
+      <button class="link-button" formaction="{{base}}/items/toggle-all">{{"Mark all as not done" if not left else "Mark all as done"}}</button>
     </p>
     <ul class="todo-list">
       % for item in items:
@@ -31,16 +53,16 @@
       % # Two written-out variants instead of {{...}} for the state: two escaped values fewer per item.
       % if item["done"]:
       <li data-no="{{no}}" class="completed">
-        <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="true">
+        <button class="toggle" formaction="{{base}}/items/{{no}}/toggle" aria-pressed="true">
       % else:
       <li data-no="{{no}}" class="active">
-        <button class="toggle" formaction="/items/{{no}}/toggle" aria-pressed="false">
+        <button class="toggle" formaction="{{base}}/items/{{no}}/toggle" aria-pressed="false">
       % end
           <span class="check" aria-hidden="true"></span>
           <span class="no">#{{no}}</span> <span class="title">{{item["title"]}}</span>
         </button>
-        <a class="edit" href="/items/{{no}}/edit">Edit<span class="visually-hidden"> #{{no}}</span></a>
-        <button class="delete" formaction="/items/{{no}}/delete" aria-label="Delete #{{no}}">&times;</button>
+        <a class="edit" href="{{base}}/items/{{no}}/edit">Edit<span class="visually-hidden"> #{{no}}</span></a>
+        <button class="delete" formaction="{{base}}/items/{{no}}/delete" aria-label="Delete #{{no}}">&times;</button>
       </li>
       % end
     </ul>
@@ -56,19 +78,20 @@
     </nav>
     % end
     % if not items:
-    <p class="empty">{{"Nothing left to do." if path == "/active" else "Nothing done yet."}}</p>
+    <p class="empty">{{"Nothing left to do." if path.endswith("/active") else "Nothing done yet."}}</p>
     % end
     <footer class="list-footer">
       <span class="count">{{left}} {{"item" if left == 1 else "items"}} left</span>
       <nav aria-label="Filter">
         <ul class="filters">
-          % for href, label in (("/", "All"), ("/active", "Active"), ("/completed", "Completed")):
+          % for suffix, label in (("", "All"), ("/active", "Active"), ("/completed", "Completed")):
+          % href = base + suffix or "/"
           <li><a href="{{href}}" aria-current="{{"page" if href == path else "false"}}">{{label}}</a></li>
           % end
         </ul>
       </nav>
       % if total - left:
-      <button class="link-button" formaction="/items/clear-completed">Clear completed</button>
+      <button class="link-button" formaction="{{base}}/items/clear-completed">Clear completed</button>
       % end
     </footer>
   </form>
@@ -76,3 +99,4 @@
   <p class="empty">Nothing here yet. Add your first item above.</p>
   % end
 </section>
+% include("list_manage", found=found, members=members, owner=owner)
