@@ -1023,6 +1023,8 @@ def edit(user, no, list_id=None):
     if not title:
         return delete_item(found, no)
     if error := check_title(title):
+        if not get_db().execute("SELECT 1 FROM items WHERE list_id = ? AND no = ?", (found["id"], no)).fetchone():
+            abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the title
         return render("edit", 400, found=found, no=no, title=title[: MAX_TITLE * 2], error=error, back=back_path(found))
     change_item(found, no, "UPDATE items SET title = ? WHERE list_id = ? AND no = ?", (title,))
     return see_other(back_path(found))
@@ -1521,12 +1523,14 @@ def restore(database, source):
 
 
 def copy_to(database, url):
-    """Copy this SQLite site into an empty PostgreSQL database: accounts, items, numbering and session key."""
+    """Copy this SQLite site into an empty PostgreSQL database: accounts, lists, members, items, numbering, key."""
     if not isinstance(database, Path) or not url.startswith(("postgresql://", "postgres://")):
         sys.exit("copy-to: copies the SQLite site (with DATABASE_URL unset) to a postgresql:// URL")
-    tables = {  # every column, so ids, passwords, secrets and numbers come along as they are
-        "users": "id, username, password_hash, session_secret, last_item_no, created",
-        "items": "user_id, no, title, done, created",
+    tables = {  # every column, so ids, passwords, secrets, lists and numbers come along as they are
+        "users": "id, username, password_hash, session_secret, first_list_id, created",
+        "lists": "id, owner_id, name, created, last_item_no",  # each list's counter
+        "members": "list_id, user_id",
+        "items": "list_id, no, title, done, created",
         "settings": "name, value",  # the session key among them: browsers stay signed in
     }
     copied = []
@@ -1545,10 +1549,15 @@ def copy_to(database, url):
                 sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}){upsert}"
                 target.executemany(sql, [tuple(row) for row in rows])
                 copied.append(f"{len(rows)} {table}")
-            # New accounts get ids after every id SQLite ever gave, deleted ones included.
-            last_id = source.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'users'")
-            last_id = last_id.fetchone()[0]
-            target.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), ?, ?)", (max(last_id, 1), last_id > 0))
+            # New accounts and lists get ids after every id SQLite ever gave, deleted ones included.
+            for table in ("users", "lists"):
+                sql = "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?"
+                last_id = max(
+                    source.execute(sql, (table,)).fetchone()[0],
+                    source.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0],
+                )
+                sql = "SELECT setval(pg_get_serial_sequence(?, 'id'), ?, ?)"
+                target.execute(sql, (table, max(last_id, 1), last_id > 0))
     except sqlite3.Error as error:
         sys.exit(f"copy-to: {one_line(error)}; nothing was written")
     print(f"Copied {', '.join(copied)} from {database} to PostgreSQL.")
