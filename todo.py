@@ -457,7 +457,9 @@ def next_numbers(db, list_id, count, max_items=None):
     if max_items and last[0] > max_items:
         items = db.execute("SELECT count(*) FROM items WHERE list_id = ?", (list_id,)).fetchone()[0]
         if items + count > max_items:
-            raise ValueError(f"This list has {items:,} items, and {max_items:,} is the most one list may hold. Delete some.")
+            raise ValueError(
+                f"This list has {items:,} items, and {max_items:,} is the most one list may hold. Delete some."
+            )
     return range(last[0] - count + 1, last[0] + 1)
 
 
@@ -847,8 +849,10 @@ def page_path(base, suffix=""):
 
 
 def back_path(found):
-    """Return the page of the list the form came from: a filter and its page, never anywhere else."""
+    """Return the page the form came from: one of the list's filters and its page, or /today; never anywhere else."""
     path, _, page = form_field("back").partition("?page=")
+    if path == "/today":
+        return path
     if path not in {page_path(found["base"], suffix) for suffix in FILTERS}:
         return page_path(found["base"])
     return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
@@ -893,8 +897,9 @@ def show_list(user, found, suffix="", page=1, status=200, **form):
         members = [row[0] for row in get_db().execute(sql, (found["id"],))]
     back = path if page == 1 else f"{path}?page={page}"  # where the page's forms come back to
     values = dict(items=items, page=page, more=page < last, total=total, left=left, path=path, back=back)
-    form = {"error": None, "title": "", "titles": "", "manage_error": None, **form}
-    return render("list", status, found=found, members=members, filters=FILTERS, **values, **form)
+    form = {"error": None, "title": "", "titles": "", "due": "", "repeat": "", "manage_error": None, **form}
+    values.update(today=user_today(user), describe=describe_due, members=members)
+    return render("list", status, found=found, **values, **form)
 
 
 def filter_of(path):
@@ -1003,30 +1008,40 @@ def delete(user, no, list_id=None):
 @bottle_app.get("/lists/<list_id:number>/items/<no:number>/edit")
 @login_required
 def edit_form(user, no, list_id=None):
-    """Show the form that renames an item."""
+    """Show the form that changes an item's title, due date and repeat."""
     found = find_list(user, list_id)
-    item = get_db().execute("SELECT title FROM items WHERE list_id = ? AND no = ?", (found["id"], no)).fetchone()
+    sql = "SELECT title, due, repeat FROM items WHERE list_id = ? AND no = ?"
+    item = get_db().execute(sql, (found["id"], no)).fetchone()
     if item is None:
         abort(404, f"This list has no item #{no}.")
-    return render("edit", found=found, no=no, title=item[0], error=None, back=page_path(found["base"]))
+    back = "/today" if request.query.get("back") == "/today" else page_path(found["base"])
+    return render("edit", found=found, no=no, error=None, back=back, **{**dict(item), "due": item["due"] or ""})
 
 
 @bottle_app.post("/items/<no:number>/edit")
 @bottle_app.post("/lists/<list_id:number>/items/<no:number>/edit")
 @login_required
 def edit(user, no, list_id=None):
-    """Rename an item; a title empty after trimming deletes it."""
+    """Change an item's title, due date and repeat (a field not sent keeps its value); an empty title deletes it."""
     found = find_list(user, list_id)
     title = form_field("title").strip()
     if not title and "title" not in request.forms:  # a broken form, not a wish to delete
         abort(400, "The form has no title.")
     if not title:
         return delete_item(found, no)
-    if error := check_title(title):
-        if not get_db().execute("SELECT 1 FROM items WHERE list_id = ? AND no = ?", (found["id"], no)).fetchone():
-            abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the title
-        return render("edit", 400, found=found, no=no, title=title[: MAX_TITLE * 2], error=error, back=back_path(found))
-    change_item(found, no, "UPDATE items SET title = ? WHERE list_id = ? AND no = ?", (title,))
+    try:
+        with transaction(get_db()) as db:
+            sql = "SELECT due, repeat FROM items WHERE list_id = ? AND no = ?"
+            if (item := db.execute(sql, (found["id"], no)).fetchone()) is None:
+                abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the title
+            if error := check_title(title):
+                raise ValueError(error)
+            due, repeat = dates_from_form(current=(item["due"], item["repeat"]))
+            sql = "UPDATE items SET title = ?, due = ?, repeat = ? WHERE list_id = ? AND no = ?"
+            db.execute(sql, (title, due, repeat, found["id"], no))
+    except ValueError as error:  # the form again, with the reason and the values as typed
+        typed = dict(title=title[: MAX_TITLE * 2], due=form_field("due")[:20], repeat=form_field("repeat")[:20])
+        return render("edit", 400, found=found, no=no, error=str(error), back=back_path(found), **typed)
     return see_other(back_path(found))
 
 
@@ -1063,7 +1078,7 @@ def clear_completed(user, list_id=None):
 
 def export_list(found):
     """Return a list and its items, in number order, as the exports give them."""
-    sql = "SELECT no, title, done, created FROM items WHERE list_id = ? ORDER BY no"
+    sql = "SELECT no, title, done, created, due, repeat FROM items WHERE list_id = ? ORDER BY no"
     items = [{**item, "done": bool(item["done"])} for item in map(dict, get_db().execute(sql, (found["id"],)))]
     return {"id": found["id"], "name": found["name"], "owner": found["owner"], "items": items}
 
@@ -1229,6 +1244,176 @@ def leave_list(user, list_id):
     return see_other("/lists")
 
 
+# --- Dates ---------------------------------------------------------------------
+# An item may be due on a day, and repeat. "Today" is the user's own, in their
+# time zone. Marking a repeating item done adds its next occurrence in the same
+# transaction, under the list's lock, so concurrent clicks add exactly one. A
+# calendar address lets phones and desktops show what is due: no mail, no daemon.
+
+REPEATS = {"": None, "daily": "days", "weekly": "weeks", "monthly": "months", "yearly": "years"}  # relativedelta's
+DAYS_PER = {"days": 1, "weeks": 7, "months": 31, "years": 366}  # at least a period's days: for catching up
+DUE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def dates_from_form(current=(None, "")):
+    """Return (due, repeat) from the form, a field not sent keeping its current value; ValueError says why not."""
+    due, repeat = current
+    if "due" in request.forms:
+        due = form_field("due").strip() or None
+        if due and not is_date(due):
+            raise ValueError(f"A due date is a real date written YYYY-MM-DD, such as 2027-01-31, not {due[:20]!r}.")
+    if "repeat" in request.forms:
+        repeat = form_field("repeat").strip()
+    if repeat not in REPEATS:
+        raise ValueError("Repeat is one of: daily, weekly, monthly, yearly, or empty for none.")
+    if repeat and not due:
+        raise ValueError("A repeating item needs a due date.")
+    return due, repeat
+
+
+def is_date(text):
+    """Return True if the text is a real date written YYYY-MM-DD."""
+    try:
+        return bool(DUE_PATTERN.fullmatch(text) and date.fromisoformat(text))
+    except ValueError:  # 2027-02-30, 2027-13-01
+        return False
+
+
+def next_due(due, repeat, today):
+    """Return the date one period after `due`, repeated until it is today or later; None past the year 9999."""
+    # relativedelta counts whole periods from the done item's date: monthly keeps its day of the
+    # month or takes the month's last (31 January: 28 February, 31 March), yearly turns 29 February into 28.
+    start, unit = date.fromisoformat(due), REPEATS[repeat]
+    periods = max(1, (today - start).days // DAYS_PER[unit])  # after a long absence: close to today at once
+    try:
+        while (candidate := start + relativedelta(**{unit: periods})) < today:
+            periods += 1
+    except (OverflowError, ValueError):
+        return None
+    return candidate.isoformat()
+
+
+def add_next_occurrences(db, list_id, done_items, today):
+    """Inside a write transaction, add the next occurrence of each repeating item just marked done."""
+    following = [(item, next_due(item["due"], item["repeat"], today)) for item in done_items if item["repeat"]]
+    following = [(item, due) for item, due in following if due]
+    if following:
+        numbers = next_numbers(db, list_id, len(following))  # the list's next numbers, as for any add
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        db.executemany(
+            "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (list_id, no, item["title"], created, due, item["repeat"])
+                for no, (item, due) in zip(numbers, following, strict=True)
+            ],
+        )
+
+
+def user_today(user):
+    """Return today's date where the user is: their time zone, else the site's TODO_TIMEZONE."""
+    return datetime.now(zoneinfo.ZoneInfo(user["timezone"] or settings()["timezone"])).date()
+
+
+def describe_due(due, today):
+    """Return how a page says a due date: ("tomorrow" or "Tue 8 Dec" or "3 days overdue", overdue or not)."""
+    day = date.fromisoformat(due)
+    days = (day - today).days
+    if days < 0:
+        return f"{-days} day{'s' if days < -1 else ''} overdue", True
+    if days <= 1:
+        return ("today", "tomorrow")[days], False
+    return f"{day:%a} {day.day} {day:%b}" + ("" if day.year == today.year else f" {day.year}"), False
+
+
+@bottle_app.get("/today")
+@login_required
+def today_page(user):
+    """Show every not-done item due today or earlier, in every list the user owns or shares, earliest first."""
+    today = user_today(user)
+    sql = """SELECT items.list_id, items.no, items.title, items.done, items.due, items.repeat, lists.name AS list_name
+    FROM items JOIN lists ON lists.id = items.list_id
+    WHERE items.done = 0 AND items.due <= ?
+    AND (lists.owner_id = ? OR lists.id IN (SELECT list_id FROM members WHERE user_id = ?))
+    ORDER BY items.due, items.list_id, items.no LIMIT ?"""
+    items = get_db().execute(sql, (today.isoformat(), user["id"], user["id"], PAGE_SIZE + 1)).fetchall()
+    return render("today", items=items[:PAGE_SIZE], more=len(items) > PAGE_SIZE, today=today, describe=describe_due)
+
+
+@bottle_app.post("/account/timezone")
+@login_required
+def set_timezone(user):
+    """Choose the time zone in which "today" and "overdue" are reckoned for this user."""
+    timezone = form_field("timezone").strip()
+    if timezone not in time_zones():
+        return render_account(user, 400, f"{timezone[:64]!r} is not a time zone's IANA name, such as Europe/Paris.")
+    with transaction(get_db()) as db:
+        db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user["id"]))
+    flash(f"Your time zone is {timezone}.")
+    return see_other("/account")
+
+
+def calendar_hash(token):
+    """Return what the database keeps of a calendar token: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@bottle_app.post("/account/calendar")
+@login_required
+def make_calendar(user):
+    """Make a secret calendar address for the user, replacing (and so killing) any earlier one."""
+    token = secrets.token_urlsafe(32)  # 256 random bits: unguessable
+    with transaction(get_db()) as db:
+        db.execute("UPDATE users SET calendar_hash = ? WHERE id = ?", (calendar_hash(token), user["id"]))
+    session()["calendar"] = token  # shown once, on the next page: the database cannot show it again
+    flash("Your new calendar address is below. Any earlier one no longer works.")
+    return see_other("/account")
+
+
+@bottle_app.post("/account/calendar/delete")
+@login_required
+def delete_calendar(user):
+    """Turn the calendar address off."""
+    with transaction(get_db()) as db:
+        db.execute("UPDATE users SET calendar_hash = NULL WHERE id = ?", (user["id"],))
+    flash("Your calendar address is turned off.")
+    return see_other("/account")
+
+
+@bottle_app.get("/calendar/<token>.ics")
+def calendar(token):
+    """Answer the calendar of the user whose secret address this is: an all-day event for each item due."""
+    import icalendar  # only where a calendar is asked for: a process that serves none keeps its memory
+
+    # Looked up by the token's hash, so the lookup's timing tells nothing about the token; checked again
+    # in constant time. Read on every request: a replaced or deleted address is dead on every worker.
+    digest = calendar_hash(token)
+    user = get_db().execute("SELECT id, username, calendar_hash FROM users WHERE calendar_hash = ?", (digest,))
+    user = user.fetchone()
+    if user is None or not hmac.compare_digest(user["calendar_hash"], digest):
+        abort(404, "There is no such calendar. Its address may have been replaced or turned off.")
+    sql = """SELECT items.list_id, items.no, items.title, items.due, lists.name AS list_name
+    FROM items JOIN lists ON lists.id = items.list_id
+    WHERE items.done = 0 AND items.due IS NOT NULL
+    AND (lists.owner_id = ? OR lists.id IN (SELECT list_id FROM members WHERE user_id = ?))
+    ORDER BY items.due, items.list_id, items.no"""
+    site = hashlib.sha256(settings()["secret_key"].encode()).hexdigest()[:16]  # this site's, in every UID
+    events = icalendar.Calendar()
+    events.add("prodid", "-//todo//todo.py//EN")
+    events.add("version", "2.0")
+    events.add("x-wr-calname", f"todo: {user['username']}")
+    stamp = datetime.now(UTC)
+    for item in get_db().execute(sql, (user["id"], user["id"])):
+        event = icalendar.Event()
+        event.add("uid", f"{item['list_id']}-{item['no']}-{site}@todo")  # the same item, the same event
+        event.add("dtstamp", stamp)
+        event.add("dtstart", date.fromisoformat(item["due"]))  # a date: DTSTART;VALUE=DATE, an all-day event
+        event.add("summary", item["title"])
+        event.add("description", f"#{item['no']} in {item['list_name']}")
+        events.add_component(event)
+    response.content_type = "text/calendar; charset=utf-8"
+    return events.to_ical()
+
+
 # --- Accounts ----------------------------------------------------------------
 
 
@@ -1306,7 +1491,15 @@ def render_account(user, status=200, error=None):
     shared = {}  # list id: (name, [member, ...])
     for list_id, name, member in get_db().execute(sql, (user["id"],)):
         shared.setdefault(list_id, (name, []))[1].append(member)
-    return render("account", status, error=error, shared=list(shared.values()))
+    sql = "SELECT calendar_hash IS NOT NULL FROM users WHERE id = ?"
+    calendar_on = bool(get_db().execute(sql, (user["id"],)).fetchone()[0])
+    new_calendar = session().pop("calendar", None)  # the address just made: shown this once
+    if new_calendar is not None:
+        session().save()
+    values = dict(calendar_on=calendar_on, new_calendar=new_calendar, time_zones=sorted(time_zones()))
+    timezone = user["timezone"] or settings()["timezone"]
+    values.update(timezone=timezone, today=user_today(user), shared=list(shared.values()))
+    return render("account", status, error=error, **values)
 
 
 def check_current_password(user):
@@ -1527,10 +1720,10 @@ def copy_to(database, url):
     if not isinstance(database, Path) or not url.startswith(("postgresql://", "postgres://")):
         sys.exit("copy-to: copies the SQLite site (with DATABASE_URL unset) to a postgresql:// URL")
     tables = {  # every column, so ids, passwords, secrets, lists and numbers come along as they are
-        "users": "id, username, password_hash, session_secret, first_list_id, created",
+        "users": "id, username, password_hash, session_secret, first_list_id, created, timezone, calendar_hash",
         "lists": "id, owner_id, name, created, last_item_no",  # each list's counter
         "members": "list_id, user_id",
-        "items": "list_id, no, title, done, created",
+        "items": "list_id, no, title, done, created, due, repeat",
         "settings": "name, value",  # the session key among them: browsers stay signed in
     }
     copied = []

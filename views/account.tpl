@@ -6,6 +6,43 @@
   <p class="error" id="form-error" role="alert">{{error}}</p>
   % end
 
+  <h2 id="timezone-heading">Time zone</h2>
+  <form class="inline-form" method="post" action="/account/timezone" aria-labelledby="timezone-heading">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <label for="timezone">"Today" and "overdue" are reckoned where you are. Today is {{f"{today:%A} {today.day} {today:%B}"}}.</label>
+    <select id="timezone" name="timezone">
+      % for name in time_zones:
+      % if name == timezone:
+      <option selected>{{name}}</option>
+      % else:
+      <option>{{name}}</option>
+      % end
+      % end
+    </select>
+    <button>Save</button>
+  </form>
+
+  <h2 id="calendar-heading">Calendar</h2>
+  % if new_calendar:
+  <p>Your calendar address, shown this once (copy it now; it cannot be shown again):</p>
+  <p class="calendar-address"><a href="/calendar/{{new_calendar}}.ics">/calendar/{{new_calendar}}.ics</a></p>
+  <p class="hint">Subscribe to it by its full address, this site's address in front. Anyone who holds it can read the titles and dates of your items that are due.</p>
+  % elif calendar_on:
+  <p>Your calendar address is on. It was shown when it was made; make a new one if you have lost it.</p>
+  % else:
+  <p>A secret address that phone and desktop calendars subscribe to: every item with a due date, on its day.</p>
+  % end
+  <form class="inline-form" method="post" action="/account/calendar" aria-labelledby="calendar-heading">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <button>{{"Replace the calendar address" if calendar_on else "Make a calendar address"}}</button>
+  </form>
+  % if calendar_on:
+  <form class="inline-form" method="post" action="/account/calendar/delete">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <button>Turn the calendar address off</button>
+  </form>
+  % end
+
   <h2 id="password-heading">Change password</h2>
   <form class="stacked" method="post" action="/account/password" aria-labelledby="password-heading">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">

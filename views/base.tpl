@@ -16,6 +16,7 @@
   <a class="brand" href="/"><img src="/static/icon.svg" alt="" width="24" height="24"> todo</a>
   % if user:
   <nav class="account-nav" aria-label="Account">
+    <a href="/today">Today</a>
     <a href="/lists">Lists</a>
     <a href="/account">{{user["username"]}}</a>
     <form method="post" action="/logout">

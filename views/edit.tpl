@@ -11,6 +11,7 @@
     <input id="edit-title" name="title" value="{{title}}" autofocus autocomplete="off"
            aria-describedby="edit-hint">
     <p class="hint" id="edit-hint">Leave it empty to delete the item.</p>
+    % include("item_dates", prefix="edit", due=due, repeat=repeat)
     <button class="primary">Save</button>
   </form>
   <p class="aside"><a href="{{back}}">Back to {{found["name"]}}</a></p>

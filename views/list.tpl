@@ -19,11 +19,16 @@
            % end
            >
     <button class="primary">Add</button>
+    % include("item_dates", prefix="new", due=due, repeat=repeat)
   </form>
   % if error:
   <p class="error" id="form-error" role="alert">{{error}}</p>
   % end
-  <details class="several"{{!" open" if titles else ""}}>
+  % if titles:
+  <details class="several" open>
+  % else:
+  <details class="several">
+  % end
     <summary>Add several at once</summary>
     <form class="stacked" method="post" action="{{base}}/items">
       <input type="hidden" name="csrf_token" value="{{csrf_token}}">
@@ -35,6 +40,7 @@
                 % end
                 >{{titles}}</textarea>
       <p class="hint" id="titles-hint">Paste a shopping list or a file's lines: every line becomes an item, in order, or none does.</p>
+      % include("item_dates", prefix="several", due=due, repeat=repeat)
       <button>Add them all</button>
     </form>
   </details>
@@ -49,17 +55,27 @@
     </p>
     <ul class="todo-list">
       % for item in items:
-      % no = item["no"]
-      % # Two written-out variants instead of {{...}} for the state: two escaped values fewer per item.
+      % no, due = item["no"], item["due"]
+      % if due:
+      % when, late = describe(due, today)
+      % late = late and not item["done"]
+      % end
+      % # Written-out variants instead of {{...}} for the state: two escaped values fewer per item.
       % if item["done"]:
       <li data-no="{{no}}" class="completed">
         <button class="toggle" formaction="{{base}}/items/{{no}}/toggle" aria-pressed="true">
+      % elif due and late:
+      <li data-no="{{no}}" class="active overdue">
+        <button class="toggle" formaction="{{base}}/items/{{no}}/toggle" aria-pressed="false">
       % else:
       <li data-no="{{no}}" class="active">
         <button class="toggle" formaction="{{base}}/items/{{no}}/toggle" aria-pressed="false">
       % end
           <span class="check" aria-hidden="true"></span>
           <span class="no">#{{no}}</span> <span class="title">{{item["title"]}}</span>
+          % if due:
+          % include("item_due", due=due, when=when, late=late, repeat=item["repeat"])
+          % end
         </button>
         <a class="edit" href="{{base}}/items/{{no}}/edit">Edit<span class="visually-hidden"> #{{no}}</span></a>
         <button class="delete" formaction="{{base}}/items/{{no}}/delete" aria-label="Delete #{{no}}">&times;</button>
