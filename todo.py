@@ -1606,9 +1606,10 @@ def serve(args):
     # waitress logs no requests: finish_request() writes a line for each, in one write (threads' never interleave).
     access_log.addHandler(logging.StreamHandler())
     access_log.propagate, access_log.disabled = False, args.quiet
-    served = app  # on PostgreSQL, unless TODO_POOL_SIZE says otherwise, a connection for each thread
-    if "DATABASE_URL" in os.environ and "TODO_POOL_SIZE" not in os.environ:
-        served = create_app({**os.environ, "TODO_POOL_SIZE": str(args.threads)})
+    environ = dict(os.environ)  # on PostgreSQL, unless TODO_POOL_SIZE says otherwise, a connection for each thread
+    if "DATABASE_URL" in environ and "TODO_POOL_SIZE" not in environ:
+        environ["TODO_POOL_SIZE"] = str(args.threads)
+    served = create_app(environ)
     # Idle and slow connections cost no thread: waitress keeps up to 1,000 and drops them after 60 s idle.
     server = waitress.create_server(
         served, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY,
@@ -1657,10 +1658,13 @@ def adduser(database, name):
                 raise ValueError("The two passwords differ.")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
+        init_db(database)  # before the site's first start, too
         with closing(connect(database)) as db:
             create_user(db, name, password)
     except ValueError as error:
         sys.exit(f"adduser: {error}")
+    except sqlite3.Error as error:
+        sys.exit(f"adduser: cannot use the database {name_of(database)}: {one_line(error)}")
     except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C at the prompt
         sys.exit("\nadduser: cancelled, no account created")
     print(f"Created user {name}.")
@@ -1681,6 +1685,8 @@ def check_file_command(command, database, file):
 def backup(database, target):
     """Copy the database with SQLite's online backup: consistent, while the site runs."""
     check_file_command("backup", database, target)
+    if not database.is_file():  # connecting would make an empty one, and "copy" that
+        sys.exit(f"backup: there is no database at {database} (is TODO_DATABASE right?); nothing was written")
     source = connect(database)
     try:
         with closing(sqlite3.connect(target)) as copy:
@@ -1711,6 +1717,7 @@ def restore(database, source):
             backup_copy.backup(copy := sqlite3.connect(staged))
             copy.close()
             init_db(staged)
+            set_aside_if_unusable(database)
             init_db(database)
             staged_db, live = connect(staged), connect(database, timeout=60)  # writers in progress finish first
             staged_db.backup(live)
@@ -1719,6 +1726,22 @@ def restore(database, source):
     except sqlite3.Error as error:
         sys.exit(f"restore: {source} cannot be restored ({error}); nothing changed")
     print(f"Restored {database} from {source}.")
+
+
+def set_aside_if_unusable(database):
+    """Move a live database file SQLite cannot use (damaged, or no database at all) aside: restore begins anew."""
+    try:
+        with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+            if db.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                return
+    except sqlite3.Error:
+        if not database.exists():  # missing: restore makes it
+            return
+    aside = database.with_name(f"{database.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):  # a -wal of the damaged file must not be laid over the restored one
+        if (part := Path(f"{database}{suffix}")).exists():
+            part.rename(f"{aside}{suffix}")
+    print(f"restore: {database} could not be used; it is kept as {aside}")
 
 
 def copy_to(database, url):
@@ -1981,10 +2004,10 @@ class PageTemplate(bottle.SimpleTemplate):
             env.clear()
 
 
-# The WSGI callable, made once every piece above is defined: `waitress-serve
-# todo:app`, `gunicorn todo:app`, and PythonAnywhere's WSGI file
-# (`from todo import application`).
-app = application = create_app()
-
 if __name__ == "__main__":
-    main()
+    main()  # serve, or a command: each opens the database only as far as it needs (--help: not at all)
+else:
+    # The WSGI callable, made once every piece above is defined: `waitress-serve
+    # todo:app`, `gunicorn todo:app`, and PythonAnywhere's WSGI file
+    # (`from todo import application`).
+    app = application = create_app()
