@@ -249,12 +249,12 @@ class PostgresConnection:
     def execute(self, sql, values=()):
         """Run one statement; ? stands for each value, as in SQLite."""
         with as_sqlite3_errors():
-            return self.connection.execute(sql.replace("?", "%s"), values)
+            return self.connection.execute(postgres_sql(sql), values)
 
     def executemany(self, sql, rows):
         """Run one statement for each row of values."""
         with as_sqlite3_errors(), self.connection.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), rows)
+            cursor.executemany(postgres_sql(sql), rows)
 
     def executescript(self, script):
         """Run statements that take no values."""
@@ -274,6 +274,16 @@ class PostgresConnection:
             self.pool.putconn(self.connection)
         else:
             self.connection.close()
+
+
+# What a statement is made of, for psycopg: quoted text and comments (kept as they are), ? and %.
+SQL_PARTS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)|(\?)|(%)""")
+
+
+def postgres_sql(sql):
+    """Return SQL written with sqlite3's ? placeholders as psycopg reads it: %s for each, a literal ? or % kept."""
+    # psycopg reads % everywhere in a statement that has values, even inside quotes: each is doubled.
+    return SQL_PARTS.sub(lambda part: part[1].replace("%", "%%") if part[1] else "%s" if part[2] else "%%", sql)
 
 
 class PostgresRow(tuple):
