@@ -1220,6 +1220,8 @@ def share_list(user, list_id):
     def share(db):
         sql = "SELECT id, username FROM users WHERE lower(username) = lower(?)"
         member = db.execute(sql, (username,)).fetchone() if USERNAME_PATTERN.fullmatch(username) else None
+        if not username:
+            raise ValueError("Give the username of the account to share this list with.")
         if member is None:
             raise ValueError(f"There is no account named {username[:64]}.")
         if member["id"] == user["id"]:

@@ -8,6 +8,10 @@
       <span class="meta">
         % if entry["owner_id"] != user["id"]:
         {{entry["owner"]}}'s &middot;
+        % elif entry["id"] == user["first_list_id"]:
+        yours, your first &middot;
+        % else:
+        yours &middot;
         % end
         {{entry["not_done"]}} {{"item" if entry["not_done"] == 1 else "items"}} left
       </span>
