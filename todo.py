@@ -1073,7 +1073,7 @@ def toggle_all(user, list_id=None):
         if not db.execute(sql, (found["id"],)).fetchone()[0]:
             db.execute("UPDATE items SET done = 0 WHERE list_id = ?", (found["id"],))
         else:  # all done: each repeating one adds its next occurrence, as its own toggle would
-            sql = "SELECT no, title, due, repeat FROM items WHERE list_id = ? AND done = 0 AND repeat <> ''"
+            sql = "SELECT no, title, due, repeat FROM items WHERE list_id = ? AND done = 0 AND repeat <> '' ORDER BY no"
             repeating = db.execute(sql, (found["id"],)).fetchall()
             db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
             add_next_occurrences(db, found["id"], repeating, user_today(user))
@@ -1332,13 +1332,13 @@ def user_today(user):
     return datetime.now(zoneinfo.ZoneInfo(user["timezone"] or settings()["timezone"])).date()
 
 
-def describe_due(due, today):
+def describe_due(due, today, done=False):
     """Return how a page says a due date: ("tomorrow" or "Tue 8 Dec" or "3 days overdue", overdue or not)."""
     day = date.fromisoformat(due)
     days = (day - today).days
-    if days < 0:
+    if days < 0 and not done:  # a done item is never overdue: it shows its date
         return f"{-days} day{'s' if days < -1 else ''} overdue", True
-    if days <= 1:
+    if 0 <= days <= 1:
         return ("today", "tomorrow")[days], False
     return f"{day:%a} {day.day} {day:%b}" + ("" if day.year == today.year else f" {day.year}"), False
 

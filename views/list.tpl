@@ -57,7 +57,7 @@
       % for item in items:
       % no, due = item["no"], item["due"]
       % if due:
-      % when, late = describe(due, today)
+      % when, late = describe(due, today, item["done"])
       % late = late and not item["done"]
       % end
       % # Written-out variants instead of {{...}} for the state: two escaped values fewer per item.
