@@ -980,14 +980,14 @@ def edit_form(user, no, list_id=None):
 def edit(user, no, list_id=None):
     """Rename an item; a title empty after trimming deletes it."""
     found = find_list(user, list_id)
+    if not get_db().execute("SELECT 1 FROM items WHERE list_id = ? AND no = ?", (found["id"], no)).fetchone():
+        abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the form holds
     title = form_field("title").strip()
     if not title and "title" not in request.forms:  # a broken form, not a wish to delete
         abort(400, "The form has no title.")
     if not title:
         return delete_item(found, no)
     if error := check_title(title):
-        if not get_db().execute("SELECT 1 FROM items WHERE list_id = ? AND no = ?", (found["id"], no)).fetchone():
-            abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the title
         return render("edit", 400, found=found, no=no, title=title[: MAX_TITLE * 2], error=error, back=back_path(found))
     change_item(found, no, "UPDATE items SET title = ? WHERE list_id = ? AND no = ?", (title,))
     return see_other(back_path(found))
