@@ -1040,6 +1040,8 @@ def edit_form(user, no, list_id=None):
 def edit(user, no, list_id=None):
     """Change an item's title, due date and repeat (a field not sent keeps its value); an empty title deletes it."""
     found = find_list(user, list_id)
+    if not get_db().execute("SELECT 1 FROM items WHERE list_id = ? AND no = ?", (found["id"], no)).fetchone():
+        abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the form holds
     title = form_field("title").strip()
     if not title and "title" not in request.forms:  # a broken form, not a wish to delete
         abort(400, "The form has no title.")
@@ -1049,7 +1051,7 @@ def edit(user, no, list_id=None):
         with transaction(get_db()) as db:
             sql = "SELECT due, repeat FROM items WHERE list_id = ? AND no = ?"
             if (item := db.execute(sql, (found["id"], no)).fetchone()) is None:
-                abort(404, f"This list has no item #{no}.")  # a number that is not the list's: 404, whatever the title
+                abort(404, f"This list has no item #{no}.")  # deleted meanwhile
             if error := check_title(title):
                 raise ValueError(error)
             due, repeat = dates_from_form(current=(item["due"], item["repeat"]))

@@ -38,9 +38,10 @@ def alert(page):
 
 
 def counter(database, username="alice"):
-    """Return the user's item counter: the number the last added item got."""
+    """Return the user's first list's item counter: the number the last added item got."""
     with opened(database) as db:
-        return db.execute("SELECT last_item_no FROM users WHERE username = ?", (username,)).fetchone()[0]
+        sql = "SELECT last_item_no FROM lists JOIN users ON users.first_list_id = lists.id WHERE username = ?"
+        return db.execute(sql, (username,)).fetchone()[0]
 
 
 # --- Pages of the list -------------------------------------------------------

@@ -248,7 +248,8 @@ def test_another_user_never_sees_the_first_users_items(new_page, site):
     expect(bob.get_by_text("Nothing here yet.")).to_be_visible()
     expect(bob.get_by_text("Alice's surprise party")).to_have_count(0)
     answer = bob.request.get(site + "/export.json")
-    assert answer.json() == {"items": []}
+    assert answer.json()["items"] == []
+    assert [exported["name"] for exported in answer.json()["lists"]] == ["To do"]
     bob.get_by_label("New item").fill("Bob's own #1")
     bob.get_by_role("button", name="Add", exact=True).click()
     expect(titles(bob)).to_have_text(["Bob's own #1"])
@@ -275,6 +276,190 @@ def test_a_title_is_counted_in_characters_not_cut_by_the_browser(new_page, site)
     page.get_by_label("New item").press("Enter")
     expect(page.get_by_role("alert")).to_have_text("A title has at most 500 characters (this one has 501).")
     expect(titles(page)).to_have_count(1)
+
+
+# --- Lists, and lists shared --------------------------------------------------------
+
+
+def make_list(page, name, user=None):
+    """Make a list through the form on /lists, by `user` (or plain clicks); return the list's path."""
+    page.goto("/lists")
+    user = user or Mouse(page)
+    user.type_into(page.get_by_label("Name of the new list"), name)
+    user.activate(page.get_by_role("button", name="Make list"))
+    expect(page).to_have_url(re.compile(r"/lists/\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    return "/" + page.url.split("/", 3)[3]
+
+
+def share(page, username):
+    """On a list's page, share it with `username` through the page's form."""
+    page.get_by_label("Share with (username)").fill(username)
+    page.get_by_role("button", name="Share", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(re.compile(rf"^Shared with {re.escape(username)}\.$", re.I))
+
+
+def add_items(page, items):
+    """Add the items one by one with the list page's New item field."""
+    for title in items:
+        page.get_by_label("New item").fill(title)
+        page.get_by_role("button", name="Add", exact=True).click()
+        expect(page.get_by_role("status")).to_have_text(re.compile("Added"))
+
+
+def lists_index(page):
+    """Return a locator of the links in the lists index, in its order."""
+    return page.locator(".lists-index li > a")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_a_list_is_made_on_the_lists_page_and_opened_from_it(new_page, site, javascript):
+    """/lists: the header leads there, the form makes a list that then appears, and its link opens it."""
+    page = new_page(java_script_enabled=javascript)
+    seed(page, f"maker-{'js' if javascript else 'nojs'}", ["Water the plants"])
+    page.get_by_role("link", name="Lists", exact=True).click()
+    expect(page).to_have_url(site + "/lists")
+    expect(page.get_by_role("heading", name="Your lists")).to_be_visible()
+    expect(lists_index(page)).to_have_text(["To do"])
+    expect(page.locator(".lists-index li")).to_contain_text(["1 item left"])
+
+    page.get_by_label("Name of the new list").fill("   ")  # passes `required`, not the server
+    page.get_by_role("button", name="Make list").click()
+    expect(page.get_by_role("alert")).to_have_text("A list needs a name.")
+    expect(lists_index(page)).to_have_text(["To do"])
+
+    path = make_list(page, "Groceries")
+    expect(page.get_by_text("Nothing here yet.")).to_be_visible()
+    page.get_by_label("New item").fill("Oat milk")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page).to_have_url(site + path)
+    expect(titles(page)).to_have_text(["Oat milk"])
+
+    page.get_by_role("link", name="Lists", exact=True).click()
+    expect(lists_index(page)).to_have_text(["To do", "Groceries"])  # the first list first
+    page.get_by_role("link", name="Groceries").click()
+    expect(page).to_have_url(site + path)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Groceries")
+    expect(titles(page)).to_have_text(["Oat milk"])
+    page.get_by_role("link", name="Lists", exact=True).click()
+    page.get_by_role("link", name="To do").click()
+    expect(titles(page)).to_have_text(["Water the plants"])  # each list its own items
+
+
+def test_the_lists_link_is_on_every_page_and_fits_a_phone(new_page, site):
+    """On a 390px phone, with the longest username, every signed-in page's header shows a reachable Lists link."""
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    username = "a-rather-long-user_name-of-32-ch"  # 32 characters, the most a username may have
+    seed(page, username, ["Renew passport"])
+    path = make_list(page, "A list with a name long enough to wrap on the narrowest phone screens of all")
+    pages = ["/", "/active", "/completed", "/items/1/edit", "/lists", path, path + "/completed", "/account"]
+    for address in pages:
+        page.goto(address)
+        nav = page.get_by_role("navigation", name="Account")
+        link = nav.get_by_role("link", name="Lists", exact=True)
+        expect(link).to_be_visible()
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{address} is {width}px wide on a {PHONE['width']}px phone"
+        box = link.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], f"Lists is off the screen on {address}"
+        on_top = link.evaluate(
+            """link => {
+                const box = link.getBoundingClientRect();
+                const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+                return link.contains(top);
+            }"""
+        )
+        assert on_top, f"something covers the Lists link on {address}"
+        expect(nav.get_by_role("link", name=username)).to_be_visible()
+        expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
+    page.goto("/account")  # no autofocus there: Tab starts at the top of the page
+    Keyboard(page).activate(page.get_by_role("link", name="Lists", exact=True))
+    expect(page).to_have_url(site + "/lists")
+    page.get_by_role("link", name="Lists", exact=True).tap()
+    expect(page).to_have_url(site + "/lists")
+
+
+def test_a_shared_list_between_two_browsers(new_page, site):
+    """Alice shares Groceries with Bob, who sees it named with its owner and members, adds to it, and loses it."""
+    alice, bob = new_page(), new_page()
+    seed(alice, "alice-shares", [])
+    seed(bob, "bob-member", ["Bob's own errand"])
+    path = make_list(alice, "Groceries")
+    add_items(alice, ["Oat milk"])
+    share(alice, "Bob-Member")  # any case: the account's own spelling is shown
+    expect(alice.get_by_role("status")).to_have_text("Shared with bob-member.")
+    expect(alice.locator(".sharing")).to_have_text("Yours, shared with bob-member.")
+    expect(alice.get_by_role("list", name="Members")).to_have_text(re.compile(r"^\s*bob-member\s*Remove bob-member"))
+    share_field = alice.get_by_label("Share with (username)")
+    share_field.fill("nobody-by-this-name")
+    alice.get_by_role("button", name="Share", exact=True).click()
+    expect(alice.get_by_role("alert")).to_have_text("There is no account named nobody-by-this-name.")
+
+    bob.get_by_role("link", name="Lists", exact=True).click()
+    expect(lists_index(bob)).to_have_text(["To do", "Groceries"])
+    expect(bob.locator(".lists-index li").nth(1)).to_contain_text("alice-shares's")
+    expect(bob.locator(".lists-index li").nth(1)).to_contain_text("1 item left")
+    bob.get_by_role("link", name="Groceries").click()
+    expect(bob).to_have_url(site + path)
+    expect(bob.get_by_role("heading", level=1)).to_have_text("Groceries")
+    expect(bob.locator(".sharing")).to_have_text("Owned by alice-shares, shared with bob-member.")
+    expect(bob.get_by_text("alice-shares shares this list with you.")).to_be_visible()
+    expect(bob.get_by_label("Share with (username)")).to_have_count(0)  # the owner's forms are the owner's
+    expect(bob.get_by_role("button", name="Rename")).to_have_count(0)
+    expect(titles(bob)).to_have_text(["Oat milk"])
+    add_items(bob, ["Sourdough bread"])
+    expect(bob.get_by_role("status")).to_have_text("Added #2.")  # the list's next number
+
+    alice.goto(path)
+    expect(titles(alice)).to_have_text(["Oat milk", "Sourdough bread"])
+    expect(item(alice, 2).locator(".title")).to_have_text("Sourdough bread")
+    alice.get_by_role("button", name="Remove bob-member").click()
+    expect(alice.get_by_role("status")).to_have_text("bob-member no longer shares this list.")
+    expect(alice.get_by_role("list", name="Members")).to_have_count(0)
+    expect(alice.locator(".sharing")).to_have_count(0)
+
+    answer = bob.goto(path)
+    assert answer.status == 404
+    expect(bob.get_by_role("heading", level=1)).to_have_text("404 Not Found")
+    expect(bob.get_by_role("alert")).to_have_text("There is no such list, or it is not shared with you.")
+    expect(bob.get_by_text("Sourdough bread")).to_have_count(0)
+    bob.goto("/lists")
+    expect(lists_index(bob)).to_have_text(["To do"])
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_several_items_are_added_at_once(new_page, site, javascript):
+    """Pasted lines become consecutive items in order; a line too long names its number and keeps the text."""
+    page = new_page(java_script_enabled=javascript)
+    seed(page, f"paster-{'js' if javascript else 'nojs'}", [])
+    path = make_list(page, "Weekend")
+    add_items(page, ["Already there"])
+    several = page.locator("details.several")
+    expect(several).not_to_have_attribute("open", "")
+    page.get_by_text("Add several at once").click()
+    expect(several).to_have_attribute("open", "")
+    box = page.get_by_label("One item a line")
+    box.focus()
+    page.keyboard.insert_text("Mow the lawn\n\nClean the gutters\nCall grandma\n")  # as pasted
+    page.get_by_role("button", name="Add them all").click()
+    expect(page).to_have_url(site + path)
+    expect(page.get_by_role("status")).to_have_text("Added #2 to #4.")
+    expect(titles(page)).to_have_text(["Already there", "Mow the lawn", "Clean the gutters", "Call grandma"])
+    for no, title in ((2, "Mow the lawn"), (3, "Clean the gutters"), (4, "Call grandma")):
+        expect(item(page, no).locator(".title")).to_have_text(title)
+    expect(several).not_to_have_attribute("open", "")
+
+    typed = "Buy stamps\n\n" + "x" * 501 + "\nPost the letter"
+    page.get_by_text("Add several at once").click()
+    box.focus()
+    page.keyboard.insert_text(typed)
+    page.get_by_role("button", name="Add them all").click()
+    expect(page.get_by_role("alert")).to_have_text("Line 3: A title has at most 500 characters (this one has 501).")
+    expect(several).to_have_attribute("open", "")
+    expect(box).to_have_value(typed)  # nothing to type again
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(titles(page)).to_have_count(4)  # all or none: "Buy stamps" is not in either
+    expect(page.locator(".todo-list")).not_to_contain_text("Buy stamps")
 
 
 # --- Accessibility ----------------------------------------------------------------
@@ -317,7 +502,7 @@ def axe_violations(page):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_page_passes_axe(new_page, site, scheme):
-    """Sign-in, sign-up, the list (items done and not, an error), the edit page, account, 404: no violations."""
+    """Sign-in, sign-up, the lists, a shared list as owner and as member, errors, account, 404: no violations."""
     require(AXE.exists(), f"axe-core is not installed at {AXE}: run npm ci")
     page = new_page(bypass_csp=True, color_scheme=scheme)  # CSP would refuse the injected axe script
     checked = {}
@@ -343,10 +528,45 @@ def test_every_page_passes_axe(new_page, site, scheme):
     checked["edit with an error"] = axe_violations(page)
     page.goto("/completed")
     checked["completed filter"] = axe_violations(page)
-    page.goto("/account")
-    checked["account"] = axe_violations(page)
     page.goto("/no-such-page")
     checked["404"] = axe_violations(page)
+
+    member_name = f"axe-member-{scheme}"
+    member = new_page(bypass_csp=True, color_scheme=scheme)
+    seed(member, member_name, [])
+    page.goto("/lists")
+    checked["lists"] = axe_violations(page)
+    page.get_by_label("Name of the new list").fill(" ")
+    page.get_by_role("button", name="Make list").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    checked["lists with an error"] = axe_violations(page)
+    path = make_list(page, "Groceries")
+    add_items(page, ["Oat milk", "Sourdough bread", "Apples"])
+    toggle(page, 2).click()
+    expect(item(page, 2)).to_have_class("completed")
+    share(page, member_name)
+    checked["shared list, the owner's view with its members"] = axe_violations(page)
+    page.get_by_label("Share with (username)").fill(member_name)
+    page.get_by_role("button", name="Share", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(f"{member_name} shares this list already.")
+    checked["shared list with a sharing error"] = axe_violations(page)
+    page.goto(path)
+    page.get_by_text("Add several at once").click()
+    expect(page.get_by_label("One item a line")).to_be_visible()
+    checked["list with add-several open"] = axe_violations(page)
+    page.get_by_label("One item a line").fill("Tea\n" + "x" * 501)
+    page.get_by_role("button", name="Add them all").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    checked["add-several with an error"] = axe_violations(page)
+    page.goto("/account")
+    expect(page.get_by_text(f"Groceries, shared with {member_name}")).to_be_visible()
+    checked["account with a shared list"] = axe_violations(page)
+    member.goto("/lists")
+    expect(lists_index(member)).to_have_text(["To do", "Groceries"])
+    checked["lists as a member"] = axe_violations(member)
+    member.goto(path)
+    expect(member.get_by_role("heading", name="Sharing")).to_be_visible()
+    checked["shared list, a member's view"] = axe_violations(member)
     found = {name: violations for name, violations in checked.items() if violations}
     assert not found, "\n".join(f"{name}:\n  " + "\n  ".join(v) for name, v in found.items())
 
@@ -356,46 +576,56 @@ def test_every_page_passes_axe(new_page, site, scheme):
 
 @pytest.fixture(scope="module")
 def sam(browser, site):
-    """Return the browser state of a user, sam, signed in with a lived-in list (two items done)."""
-    context = browser.new_context(base_url=site)
+    """Return sam's browser state and his Groceries list, shared with alex: five items, two done."""
+    contexts = [browser.new_context(base_url=site) for _ in range(2)]
     try:
-        seed(
-            context.new_page(),
-            "sam",
+        alex, page = (context.new_page() for context in contexts)
+        seed(alex, "alex", [])
+        seed(page, "sam", [])
+        path = make_list(page, "Groceries")
+        add_items(
+            page,
             [
-                "Renew passport before the trip",
-                "Book the dentist for Thursday",
-                "Buy oat milk, bread and apples",
-                "Reply to Maria about the garden",
-                "Fix the bike's back light",
+                "Oat milk, two cartons",
+                "Sourdough bread",
+                "Apples for the week",
+                "Coffee beans, the dark roast",
+                "Tomatoes for Sunday's sauce",
             ],
-            done=[2, 4],
         )
-        return context.storage_state()
+        for no in (2, 4):
+            toggle(page, no).click()
+            expect(item(page, no)).to_have_class("completed")
+        share(page, "alex")
+        return contexts[1].storage_state(), path
     finally:
-        context.close()
+        for context in contexts:
+            context.close()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_screenshots(new_page, sam, tmp_path, scheme, size):
-    """Take the README's screenshots of the list; the page must fit the screen, with no sideways scroll."""
+    """Take the README's screenshots of a shared list; the page must fit the screen, with no sideways scroll."""
+    state, path = sam
     viewport = PHONE if size == "phone" else DESKTOP
     page = new_page(
-        storage_state=sam,
+        storage_state=state,
         color_scheme=scheme,
         viewport=viewport,
         device_scale_factor=2 if size == "phone" else 1,
         is_mobile=size == "phone",
         has_touch=size == "phone",
     )
-    page.goto("/")
+    page.goto(path)
     expect(titles(page)).to_have_count(5)
+    expect(page.locator(".sharing")).to_have_text("Yours, shared with alex.")
+    expect(page.get_by_role("list", name="Members")).to_contain_text("alex")
     page.evaluate("() => document.activeElement.blur()")  # no focus ring or caret in the picture
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= viewport["width"], f"the page is {width}px wide on a {viewport['width']}px screen"
     target = ROOT / SCREENSHOTS if SCREENSHOTS else tmp_path
     target.mkdir(parents=True, exist_ok=True)
-    path = target / f"list-{scheme}-{size}.png"
-    page.screenshot(path=str(path), animations="disabled", caret="hide")
-    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
+    shot = target / f"list-{scheme}-{size}.png"
+    page.screenshot(path=str(shot), animations="disabled", caret="hide", full_page=True)
+    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one

@@ -134,13 +134,13 @@ def test_backup_is_a_consistent_copy_taken_while_adds_stream(database, tmp_path)
     assert integrity(copy) == "ok"
     db = sqlite3.connect(copy)
     rows = db.execute("SELECT no, title FROM items ORDER BY no").fetchall()
-    (counter,) = db.execute("SELECT last_item_no FROM users").fetchone()
+    (counter,) = db.execute("SELECT last_item_no FROM lists JOIN users ON users.first_list_id = lists.id").fetchone()
     db.close()
     assert [no for no, _ in rows] == list(range(1, len(rows) + 1)), "numbers in the copy are not 1..N"
     assert not set(answered_before) - {title for _, title in rows}, "an add answered before the backup is missing"
     assert len(rows) < len(stream.titles()), "the copy should not hold the adds made after it"
     # One moment for every table: a copy made table by table would pair an older counter with newer items.
-    assert counter == len(rows), "the user's counter and the items are from different moments"
+    assert counter == len(rows), "the list's counter and the items are from different moments"
     # Restored, the copy is a working site: the same cookie is signed in, the next add gets the next number.
     with running(todo_servers(1), copy) as restored:
         assert browser.post(restored[0], "/items", title="after the restore").status_code == 303

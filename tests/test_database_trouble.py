@@ -42,9 +42,10 @@ def add(client, title):
 
 
 def stored(database):
-    """Return alice's last_item_no and her items' (no, title), straight from the database."""
+    """Return the counter of alice's first list and her items' (no, title), straight from the database."""
     with opened(database) as db:
-        last = db.execute("SELECT last_item_no FROM users WHERE username = 'alice'").fetchone()[0]
+        sql = "SELECT last_item_no FROM lists JOIN users ON users.first_list_id = lists.id WHERE username = 'alice'"
+        last = db.execute(sql).fetchone()[0]
         items = [tuple(row) for row in db.execute("SELECT no, title FROM items ORDER BY no")]
     return last, items
 
@@ -61,9 +62,9 @@ def write_lock_held(database):
     with opened(database) as other:
         if isinstance(database, Path):
             other.execute("BEGIN IMMEDIATE")  # SQLite's one write lock
-        else:  # PostgreSQL: the advisory lock every writer of the site takes first (todo.BEGIN_WRITE)
+        else:  # PostgreSQL: a maintenance script's lock on every table of the site, which lets only reads through
             other.execute("BEGIN")
-            other.execute("SELECT pg_advisory_xact_lock(2026)")
+            other.execute("LOCK TABLE users, lists, members, items, settings, login_failures IN EXCLUSIVE MODE")
         try:
             yield other
         finally:
@@ -80,9 +81,9 @@ def timed(call, *args, **kwargs):
 def requests_waiting_for_the_lock(holder, pid):
     """Return how many of server `pid`'s requests wait for the write lock that `holder` (a connection) holds."""
     if not isinstance(holder, sqlite3.Connection):
-        # PostgreSQL: each waiting request is a session of this database waiting for the advisory lock.
+        # PostgreSQL: each waiting request is a session of this database waiting for a lock on a table.
         sql = (
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'relation' AND NOT granted"
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
         return holder.execute(sql).fetchone()[0]

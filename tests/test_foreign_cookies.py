@@ -80,8 +80,8 @@ def session_secrets(database):
 
 
 def stored_items(database):
-    """Return every item of every user as (user_id, no, title), to see that nothing was added."""
-    return rows(database, "SELECT user_id, no, title FROM items ORDER BY user_id, no")
+    """Return every item of every list as (list_id, no, title), to see that nothing was added."""
+    return rows(database, "SELECT list_id, no, title FROM items ORDER BY list_id, no")
 
 
 def sent_to_login(answer):
@@ -207,10 +207,12 @@ def old_database(tmp_path):
 
 @sqlite_only  # a SQLite file from before the secrets: PostgreSQL's schema has had them from the start
 def test_a_database_from_before_secrets_keeps_its_users_and_items(old_database):
-    """The upgrade gives each user a secret; passwords, items and numbering carry over."""
+    """The upgrade gives each user a secret; passwords, items and numbering carry over, into the first list."""
     app = TestApp(todo.create_app({"TODO_DATABASE": str(old_database)}))
     given = session_secrets(old_database)
     assert len(given) == 2 and all(given) and len(set(given)) == 2, f"session secrets after the upgrade: {given}"
+    kept = list(old_database.parent.glob(f"todo.db.before-v{todo.SCHEMA_VERSION}-*"))  # the file as it was, kept beside it
+    assert len(kept) == 1 and rows(kept[0], "SELECT no, title FROM items ORDER BY no")[0] == (1, "first from before")
 
     # A cookie of the old form, still correctly signed with the site's key: signed out, not a 500.
     old_cookie = {"uid": 1, "ver": 1, "since": int(time.time()), "csrf": "an old form token"}
@@ -231,6 +233,7 @@ def test_a_database_from_before_secrets_keeps_its_users_and_items(old_database):
     # A restart must not hand out new secrets: that would sign everyone out on every start.
     again = copy_session(app, TestApp(todo.create_app({"TODO_DATABASE": str(old_database)})))
     assert session_secrets(old_database) == given, "a restart replaced the secrets"
+    assert list(old_database.parent.glob(f"todo.db.before-v{todo.SCHEMA_VERSION}-*")) == kept, "a restart upgraded again"
     assert again.get("/").status_int == 200
 
 

@@ -64,8 +64,9 @@ CONTENT_TYPES = [
 PRINTABLE = st.characters(min_codepoint=0x20, max_codepoint=0x7E)
 
 
-USER_COLUMNS = "id, username, password_hash, created, session_secret, last_item_no"
-ITEM_COLUMNS = "user_id, no, title, done, created"
+USER_COLUMNS = "id, username, password_hash, created, session_secret, first_list_id"
+LIST_COLUMNS = "id, owner_id, name, created, last_item_no"
+ITEM_COLUMNS = "list_id, no, title, done, created"
 
 
 class Site:
@@ -85,25 +86,29 @@ class Site:
         post(app, "/items/3/toggle")
         self.alice_cookies = copy_session(app, TestApp(app.app))
         self.alice_token = csrf_of(app.get("/"))
-        self.alice_row, self.alice_items = self.snapshot("alice")
+        self.alice_row, self.alice_lists, self.alice_items = self.snapshot("alice")
         self.alice_cookie_header = SentCookies(app.cookiejar).header
 
     def snapshot(self, username):
-        """Return everything stored for a user: the account row and the items, as tuples."""
+        """Return everything stored for a user: the account row, the lists it owns and their items, as tuples."""
         user = self.db.execute(f"SELECT {USER_COLUMNS} FROM users WHERE username = ?", (username,)).fetchone()
-        sql = f"SELECT {ITEM_COLUMNS} FROM items WHERE user_id = ? ORDER BY no"
-        items = [tuple(item) for item in self.db.execute(sql, (user[0] if user else -1,))]
-        return user and tuple(user), items
+        owner = user[0] if user else -1
+        sql = f"SELECT {LIST_COLUMNS} FROM lists WHERE owner_id = ? ORDER BY id"
+        lists = [tuple(row) for row in self.db.execute(sql, (owner,))]
+        sql = f"SELECT {ITEM_COLUMNS} FROM items WHERE list_id IN (SELECT id FROM lists WHERE owner_id = ?)"
+        items = [tuple(item) for item in self.db.execute(sql + " ORDER BY list_id, no", (owner,))]
+        return user and tuple(user), lists, items
 
     def sign_in_as_alice(self):
         """Give the app alice's cookie, undoing whatever the last example did to her account."""
         with todo.transaction(self.db) as db:  # one commit
             # Undo sign-out-everywhere, a password change or a deletion, any throttling,
-            # and the last example's changes to her items.
+            # and the last example's changes to her lists and items.
             updates = ", ".join(f"{column} = excluded.{column}" for column in USER_COLUMNS.split(", ")[1:])
             sql = f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             db.execute(sql + updates, self.alice_row)
-            db.execute("DELETE FROM items WHERE user_id = ?", (self.alice_row[0],))
+            db.execute("DELETE FROM lists WHERE owner_id = ?", (self.alice_row[0],))  # their items go with them
+            db.executemany(f"INSERT INTO lists ({LIST_COLUMNS}) VALUES (?, ?, ?, ?, ?)", self.alice_lists)
             db.executemany(f"INSERT INTO items ({ITEM_COLUMNS}) VALUES (?, ?, ?, ?, ?)", self.alice_items)
             db.execute("DELETE FROM login_failures")
         self.app.reset()

@@ -79,7 +79,9 @@ def table_rows(database):
     with opened(database) as db:
         return {
             "users": [tuple(row) for row in db.execute("SELECT * FROM users ORDER BY id")],
-            "items": [tuple(row) for row in db.execute("SELECT * FROM items ORDER BY user_id, no")],
+            "lists": [tuple(row) for row in db.execute("SELECT * FROM lists ORDER BY id")],
+            "members": [tuple(row) for row in db.execute("SELECT * FROM members ORDER BY list_id, user_id")],
+            "items": [tuple(row) for row in db.execute("SELECT * FROM items ORDER BY list_id, no")],
             "settings": [tuple(row) for row in db.execute("SELECT * FROM settings ORDER BY name")],
         }
 

@@ -13,10 +13,11 @@ import todo
 
 
 def items_in(database, username="alice"):
-    """Return (no, title, done) rows of a user straight from the database."""
+    """Return (no, title, done) rows of a user's first list straight from the database."""
     with opened(database) as db:
         rows = db.execute(
-            "SELECT no, title, done FROM items JOIN users ON users.id = user_id WHERE username = ? ORDER BY no",
+            "SELECT no, title, done FROM items JOIN users ON users.first_list_id = items.list_id"
+            " WHERE username = ? ORDER BY no",
             (username,),
         ).fetchall()
     return [tuple(row) for row in rows]
@@ -80,20 +81,22 @@ def test_database_uses_wal(app, database):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_write_holds_the_write_lock_from_its_start(app, database):
-    """transaction() takes the write lock first: until it ends, no other connection can begin a write."""
-    # A deferred BEGIN would let two workers both read "the next number is 7" before either writes.
-    # SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock every write transaction takes first.
+def test_a_write_holds_the_lists_lock_from_its_start(app, database):
+    """A write that locks a list first holds it until it ends: no add to that list can begin meanwhile."""
+    # Else two workers could both read "the next number is 7" before either writes.
+    # SQLite: BEGIN IMMEDIATE, the whole file; PostgreSQL: the list's row (todo.lock), so other lists go on.
     # 0.2 s, not 0: PostgreSQL's lock_timeout = 0 would mean "wait for ever".
     db, other = todo.connect(database), todo.connect(database, timeout=0.2)
+    todo.create_user(db, "alice", PASSWORD)
+    list_id = db.execute("SELECT first_list_id FROM users WHERE username = 'alice'").fetchone()[0]
     with todo.transaction(db):
+        todo.lock(db, "list", list_id)
         busy = (sqlite3.OperationalError, psycopg.errors.LockNotAvailable)
-        with pytest.raises(busy, match="locked|lock timeout"), todo.transaction(other):
-            pass
+        with pytest.raises(busy, match="locked|lock timeout"):
+            todo.add_item(other, list_id, "meanwhile")
     other.close()
     other = todo.connect(database, timeout=0.2)
-    with todo.transaction(other):  # free again once it has committed
-        pass
+    assert todo.add_item(other, list_id, "after") == 1  # free again once committed; the refused add took no number
     db.close()
     other.close()
 
@@ -504,7 +507,7 @@ def test_a_number_padded_with_thousands_of_zeros_still_names_the_item(alice, dat
     assert post(alice, f"/items/{zeros}2/edit", title="   ").status_int == 303
     assert "Deleted #2." in alice.get("/").text
     missing = post(alice, f"/items/{zeros}9/delete")
-    assert missing.status_int == 404 and "You have no item #9." in missing.text
+    assert missing.status_int == 404 and "This list has no item #9." in missing.text
     assert items_in(database) == [(1, "a", 1)]
 
 
@@ -519,7 +522,8 @@ def test_other_user_never_sees_items(app):
     app.reset()
     register(app, "bob")
     assert "secret" not in app.get("/").text
-    assert app.get("/export.json").json == {"items": []}
+    exported = app.get("/export.json").json
+    assert exported["items"] == [] and [(each["owner"], each["items"]) for each in exported["lists"]] == [("bob", [])]
 
 
 # --- Export -----------------------------------------------------------------------
@@ -685,7 +689,8 @@ def test_list_page_has_what_todomvc_has(alice):
     assert "1 item left" in page.text
     for href in ("/", "/active", "/completed"):
         assert f'<a href="{href}"' in page.text
-    assert page.text.count('name="csrf_token"') == 3  # sign out, new item, and the list's one form
+    # sign out, new item, add several, the list's one form (not one per item), share, rename
+    assert page.text.count('name="csrf_token"') == 6
 
 
 def test_static_stylesheet_has_both_colour_schemes(app):
@@ -708,12 +713,12 @@ def test_add_for_an_account_deleted_meanwhile_is_404_not_500(alice, database):
     """An add that reaches the database after the account was deleted in another browser."""
     import bottle
 
-    with opened(database) as other:  # another browser, through another worker
-        user_id = other.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()[0]
-        other.execute("DELETE FROM users WHERE id = ?", (user_id,))
+    with opened(database) as other, todo.transaction(other):  # another browser, through another worker
+        list_id = other.execute("SELECT first_list_id FROM users WHERE username = 'alice'").fetchone()[0]
+        other.execute("DELETE FROM users WHERE username = 'alice'")  # her lists go with it, as /account/delete does
     db = todo.connect(database)
     with pytest.raises(bottle.HTTPError) as refused:
-        todo.add_item(db, user_id, "too late")
+        todo.add_item(db, list_id, "too late")
     assert refused.value.status_code == 404
     assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 0
     db.close()

@@ -126,7 +126,7 @@ def test_a_change_written_by_another_program_shows_on_the_next_page(four_workers
     with opened(database) as db:
         db.execute(
             "UPDATE items SET title = 'changed behind its back', done = 1 "
-            "WHERE user_id = (SELECT id FROM users WHERE username = 'grace')"
+            "WHERE list_id = (SELECT first_list_id FROM users WHERE username = 'grace')"
         )
     for url in urls:
         page = browser.http.get(url + "/").text
@@ -235,8 +235,8 @@ def test_login_page_token_works_on_another_worker(four_workers):
     assert answer.status_code == 303
 
 
-def add_items_in_a_loop(database, user_id, count, start):
-    """Worker process: wait until all are ready, then add `count` items as fast as it can."""
+def add_items_in_a_loop(database, list_id, count, start):
+    """Worker process: wait until all are ready, then add `count` items to the list as fast as it can."""
     import todo
 
     db = todo.connect(database)
@@ -244,7 +244,7 @@ def add_items_in_a_loop(database, user_id, count, start):
     errors = 0
     for index in range(count):
         try:
-            todo.add_item(db, user_id, f"item {index}")
+            todo.add_item(db, list_id, f"item {index}")
         except (sqlite3.Error, psycopg.Error):
             errors += 1
     db.close()
@@ -260,14 +260,15 @@ def test_add_item_under_four_processes_in_tight_loops(database):
     todo.init_db(database)
     db = todo.connect(database)
     user_id, _ = todo.create_user(db, "nina", "long enough pw")
+    list_id = db.execute("SELECT first_list_id FROM users WHERE id = ?", (user_id,)).fetchone()[0]
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         start = manager.Barrier(4)  # all four begin together, not one after another
         with context.Pool(4) as pool:
-            results = [pool.apply_async(add_items_in_a_loop, (database, user_id, 250, start)) for _ in range(4)]
+            results = [pool.apply_async(add_items_in_a_loop, (database, list_id, 250, start)) for _ in range(4)]
             errors = [result.get(timeout=120) for result in results]
     assert errors == [0, 0, 0, 0]
-    numbers = [row[0] for row in db.execute("SELECT no FROM items WHERE user_id = ? ORDER BY no", (user_id,))]
+    numbers = [row[0] for row in db.execute("SELECT no FROM items WHERE list_id = ? ORDER BY no", (list_id,))]
     assert numbers == list(range(1, 1001))
     db.close()
 
