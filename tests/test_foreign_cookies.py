@@ -211,7 +211,8 @@ def test_a_database_from_before_secrets_keeps_its_users_and_items(old_database):
     app = TestApp(todo.create_app({"TODO_DATABASE": str(old_database)}))
     given = session_secrets(old_database)
     assert len(given) == 2 and all(given) and len(set(given)) == 2, f"session secrets after the upgrade: {given}"
-    kept = list(old_database.parent.glob(f"todo.db.before-v{todo.SCHEMA_VERSION}-*"))  # the file as it was, kept beside it
+    # The file as it was, kept beside it.
+    kept = list(old_database.parent.glob(f"todo.db.before-v{todo.SCHEMA_VERSION}-*"))
     assert len(kept) == 1 and rows(kept[0], "SELECT no, title FROM items ORDER BY no")[0] == (1, "first from before")
 
     # A cookie of the old form, still correctly signed with the site's key: signed out, not a 500.
@@ -233,7 +234,8 @@ def test_a_database_from_before_secrets_keeps_its_users_and_items(old_database):
     # A restart must not hand out new secrets: that would sign everyone out on every start.
     again = copy_session(app, TestApp(todo.create_app({"TODO_DATABASE": str(old_database)})))
     assert session_secrets(old_database) == given, "a restart replaced the secrets"
-    assert list(old_database.parent.glob(f"todo.db.before-v{todo.SCHEMA_VERSION}-*")) == kept, "a restart upgraded again"
+    kept_again = list(old_database.parent.glob(f"todo.db.before-v{todo.SCHEMA_VERSION}-*"))
+    assert kept_again == kept, "a restart upgraded again"
     assert again.get("/").status_int == 200
 
 

@@ -19,6 +19,10 @@ import psycopg
 import pytest
 from conftest import POSTGRES, ROOT, Browser, database_environ, opened, running, sqlite_only, todo_servers
 
+import todo
+
+VERSION = str(todo.SCHEMA_VERSION)  # what every upgrade ends at
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RECORDS = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(FIXTURES.glob("*.json"))}
 postgres_only = pytest.mark.skipif(
@@ -125,14 +129,14 @@ def test_four_workers_upgrade_an_old_database_once_and_every_user_finds_their_it
         upgrades = re.findall(r"Upgrading .*", server_logs(urls))
     assert len(upgrades) == 1, upgrades
     with opened(database) as db:
-        assert db.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()[0] == str(todo.SCHEMA_VERSION)
+        assert db.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()[0] == VERSION
         # The newcomer's account and first list take ids after every one the upgrade kept.
         newcomer = db.execute("SELECT id, first_list_id FROM users WHERE username = 'newcomer'").fetchone()
         assert db.execute("SELECT max(id) FROM users WHERE username <> 'newcomer'").fetchone()[0] < newcomer[0]
         assert db.execute("SELECT max(id) FROM lists WHERE owner_id <> ?", (newcomer[0],)).fetchone()[0] < newcomer[1]
     if record["engine"] == "sqlite":
         (kept,) = kept_copies(database)
-        assert kept.name.startswith(f"todo.db.before-v{todo.SCHEMA_VERSION}-") and str(kept) in upgrades[0]
+        assert kept.name.startswith(f"todo.db.before-v{VERSION}-") and str(kept) in upgrades[0]
         assert not Path(f"{kept}-wal").exists()  # one self-contained file
         with sqlite3.connect(kept) as db:
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -236,7 +240,7 @@ def test_restore_of_a_backup_made_before_lists_gives_a_current_site_the_upgraded
             check_user_finds_everything(browser, urls[1 - index], user)
             check_next_add_continues_the_numbering(browser, urls[index], user)
     with opened(database) as db:
-        assert db.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()[0] == str(todo.SCHEMA_VERSION)
+        assert db.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()[0] == VERSION
     assert old_backup.read_bytes() == (FIXTURES / record["file"]).read_bytes()  # the backup is left as it was
     assert sorted(path.name for path in tmp_path.iterdir() if "before" in path.name) == []
 
