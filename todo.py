@@ -1628,6 +1628,7 @@ def serve(args):
     server = waitress.create_server(
         served, host=args.host, port=args.port, threads=args.threads, max_request_body_size=MAX_BODY,
         connection_limit=1000, channel_timeout=60,
+        trusted_proxy=args.trusted_proxy, trusted_proxy_headers=args.trusted_proxy_headers,
     )  # fmt: skip
     signal.signal(signal.SIGHUP, lambda *_: server_log.info("SIGHUP: nothing to reload; still serving"))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C does: KeyboardInterrupt
@@ -1807,6 +1808,11 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=os.environ.get("PORT") or "8080", help="default $PORT or 8080")
     parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8)")
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    # Behind a proxy or a platform's router: whose X-Forwarded-* headers to believe (waitress drops everyone else's).
+    parser.add_argument("--trusted-proxy", help="the proxy's address, or '*' for any (a platform's router)")
+    parser.add_argument(
+        "--trusted-proxy-headers", default="", help='the headers it sets, e.g. "x-forwarded-proto x-forwarded-for"'
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("adduser", help="create an account (password from a prompt or stdin)").add_argument("name")
     commands.add_parser("backup", help="copy the database while the site runs").add_argument("file", type=Path)

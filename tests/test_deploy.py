@@ -7,6 +7,7 @@ systemd guides keep a SQLite file; the Procfile guide runs on either engine (a v
 """
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-from conftest import ROOT, Browser, database_environ, free_port, sqlite_only, wait_until_serving
+from conftest import ROOT, Browser, database_environ, fill_items, free_port, sqlite_only, wait_until_serving
 
 README = (ROOT / "README.md").read_text()
 SCRIPTS = os.path.dirname(sys.executable)  # where this Python's waitress-serve and gunicorn live
@@ -96,9 +97,12 @@ def stop_groups(processes, urls):
 
 
 @contextmanager
-def serving(commands, cwd, env, log_dir):
-    """Start each argv (with {port} filled in, in argv and env) in cwd; yield base URLs; always stop them."""
-    processes, urls = [], []
+def serving(commands, cwd, env, log_dir, processes=None):
+    """Start each argv (with {port} filled in, in argv and env) in cwd; yield base URLs; always stop them.
+
+    The processes started are appended to `processes`, when given, so that a test can signal them.
+    """
+    processes, urls = [] if processes is None else processes, []
     try:
         for index, command in enumerate(commands):
             port = free_port()
@@ -194,6 +198,7 @@ def test_procfile_guide(database, tmp_path):
     with serving([command], dyno, clean_environment(**settings), tmp_path) as (url,):
         first = browser.http.get(url + "/", allow_redirects=False)
         assert first.status_code == 303 and first.headers["Location"] == "/login"  # the browser stays on https
+        assert "max-age=" in first.headers["Strict-Transport-Security"]  # behind HTTPS, by the operator's word
         answer = browser.register(url, "you")
         assert answer.headers["Location"] == "/"
         assert "secure" in answer.headers["Set-Cookie"].lower()
@@ -209,6 +214,34 @@ def test_procfile_guide(database, tmp_path):
     with serving([command], dyno, clean_environment(**ephemeral), tmp_path) as (url,):
         assert browser.http.get(url + "/", allow_redirects=False).headers["Location"].endswith("/login")
     assert not (tmp_path / "deploy-2" / "data").exists()
+
+
+def finishes_in_flight_on_sigterm(process, url, browser, database):
+    """Signal the whole process group mid-answer, as a platform does: the answer arrives whole, the server exits 0."""
+    browser.register(url, "reader")
+    fill_items(database, "reader", 20_000, "item number {no} " + "x" * 60)
+    answer = browser.http.get(url + "/export.json", stream=True)
+    assert answer.status_code == 200
+    os.killpg(process.pid, signal.SIGTERM)  # the headers are in; most of the body is not
+    body = b""
+    for chunk in answer.iter_content(64 * 1024):
+        body += chunk
+        time.sleep(0.01)  # a slow reader
+    assert len(json.loads(body)["items"]) == 20_000
+    assert process.wait(timeout=15) == 0, "the server itself did not exit 0"
+
+
+def test_procfile_line_stops_gracefully(database, tmp_path):
+    """The Procfile's line run as a platform runs it (sh -c), signalled mid-answer: the answer completes, exit 0."""
+    line = (ROOT / "Procfile").read_text().strip()
+    command = ["sh", "-c", line.removeprefix("web: ")]
+    lasting = database_environ(tmp_path / "volume" / "todo.db" if isinstance(database, Path) else database)
+    env = clean_environment(**{"PORT": "{port}", **lasting})
+    dyno = copy_project(tmp_path / "dyno")
+    with serving([command], dyno, env, tmp_path, processes := []) as (url,):
+        browser = Browser()
+        place = tmp_path / "volume" / "todo.db" if isinstance(database, Path) else database
+        finishes_in_flight_on_sigterm(processes[0], url, browser, place)
 
 
 def test_a_port_that_is_not_a_number_is_refused_with_a_reason(tmp_path):
@@ -243,13 +276,14 @@ def test_systemd_guide(tmp_path):
     environment = dict(value.split("=", 1) for key, value in settings if key == "Environment")
     assert environment["TODO_SECURE_COOKIES"] == "1"
     argv = shlex.split(service["ExecStart"])
-    assert argv[0] == "/srv/todo/.venv/bin/waitress-serve"
-    argv[0] = os.path.join(SCRIPTS, "waitress-serve")  # the guide's virtualenv is this test run's
-    assert "--listen=127.0.0.1:8080" in argv
-    argv = [here(part).replace("127.0.0.1:8080", "127.0.0.1:{port}") for part in argv]
+    assert argv[0] == "/srv/todo/.venv/bin/python"
+    argv[0] = sys.executable  # the guide's virtualenv is this test run's
+    assert argv[2:5] == ["--host", "127.0.0.1", "--port"] and argv[5] == "8080"
+    argv[5] = "{port}"
+    argv = [here(part) for part in argv]
     env = clean_environment(**{key: here(value) for key, value in environment.items()})
 
-    with serving([argv], here(service["WorkingDirectory"]), env, tmp_path) as (url,):
+    with serving([argv], here(service["WorkingDirectory"]), env, tmp_path, processes := []) as (url,):
         # The reverse proxy on the same machine (127.0.0.1, the trusted one) forwards an HTTPS request.
         browser = https_browser(
             **{"Host": "todo.example.org", "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
@@ -265,4 +299,7 @@ def test_systemd_guide(tmp_path):
         # A body over the site's limit is refused by waitress itself, before the app reads it.
         big = browser.http.post(url + "/items", data={"title": "x" * 70_000}, allow_redirects=False)
         assert big.status_code == 413
+        # systemctl stop or restart: SIGTERM to the unit's processes, mid-answer.
+        proxied = https_browser(**{"X-Forwarded-Proto": "https"})
+        finishes_in_flight_on_sigterm(processes[0], url, proxied, state / "todo.db")
     assert (state / "todo.db").exists() and not (project / "data").exists()
