@@ -543,9 +543,27 @@ def test_security_headers_on_every_kind_of_answer(alice, make_app):
         assert all("unsafe" not in source for sources in policy.values() for source in sources)
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Referrer-Policy"] == "same-origin"
+        assert answer.headers["X-Frame-Options"] == "DENY"  # for browsers that predate frame-ancestors
+        assert "Strict-Transport-Security" not in answer.headers  # plain HTTP: the site must not pin itself
     for answer in answers[:-1]:
         assert answer.headers["Cache-Control"] == "no-store", answer.request.path
     assert "no-store" not in answers[-1].headers.get("Cache-Control", "")  # the stylesheet may be cached
+
+
+def test_hsts_is_sent_on_every_answer_only_when_the_site_says_it_is_behind_https(make_app):
+    """TODO_SECURE_COOKIES=1: Strict-Transport-Security of at least 180 days on pages, redirects, errors, files."""
+    app = make_app(TODO_SECURE_COOKIES="1")
+    answers = [
+        app.get("/"),  # 303 to /login
+        app.get("/login"),
+        app.get("/static/style.css"),
+        app.get("/no-such-page", expect_errors=True),
+        app.post("/login", {"username": "x"}, expect_errors=True),  # 403, no form token
+    ]
+    for answer in answers:
+        max_age = re.fullmatch(r"max-age=(\d+)(; includeSubDomains)?", answer.headers["Strict-Transport-Security"])
+        assert max_age and int(max_age[1]) >= 180 * 24 * 3600, answer.headers["Strict-Transport-Security"]
+        assert answer.headers["X-Frame-Options"] == "DENY"
 
 
 def test_security_headers_on_a_server_error_too(alice, monkeypatch):

@@ -1,5 +1,6 @@
 """An operator's first weeks, on real processes: signals, restore, idle connections, a database that cannot be used."""
 
+import os
 import signal
 import socket
 import sqlite3
@@ -206,3 +207,44 @@ def test_a_setting_that_is_not_a_number_stops_the_start_with_one_line(tmp_path, 
     assert failed.returncode != 0 and failed.stderr.strip().splitlines() == [
         f"todo: {name} must be a whole number from 1, not {value!r}"
     ]
+
+
+# --- Commands that do not need the site's database do not open it --------------------------------
+
+
+def test_help_opens_no_database_and_makes_no_file(tmp_path):
+    """`python todo.py --help` prints the usage and creates nothing: no database file, no directory."""
+    database = tmp_path / "data" / "todo.db"
+    done = run_todo(database, "--help")
+    assert done.returncode == 0 and "restore" in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@sqlite_only
+def test_backup_of_a_database_that_does_not_exist_is_refused_and_makes_nothing(tmp_path):
+    """A mistyped TODO_DATABASE: backup says there is no database there, exits non-zero, and writes no file."""
+    done = run_todo(tmp_path / "typo.db", "backup", str(tmp_path / "copy.db"))
+    assert done.returncode != 0 and "no database" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@sqlite_only
+@pytest.mark.parametrize("damage", ["junk bytes", "missing", "truncated"])
+def test_restore_works_whatever_state_the_live_file_is_in(tmp_path, damage):
+    """Restore brings the backup's data back over a live file of junk, a truncated one, or none at all."""
+    database = tmp_path / "todo.db"
+    assert run_todo(database, "adduser", "alice", stdin="correct horse battery\n").returncode == 0
+    assert run_todo(database, "backup", str(tmp_path / "good.db")).returncode == 0
+    if damage == "junk bytes":
+        database.write_bytes(os.urandom(8192))
+    elif damage == "truncated":
+        database.write_bytes(database.read_bytes()[:1000])
+    else:
+        database.unlink()
+    done = run_todo(database, "restore", str(tmp_path / "good.db"))
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT username FROM users").fetchall() == [("alice",)]
+    if damage != "missing":  # the damaged file is kept aside, not destroyed, and the output says where
+        (aside,) = [path for path in tmp_path.glob("todo.db.damaged-*") if not path.name.endswith(("-wal", "-shm"))]
+        assert str(aside) in done.stdout

@@ -374,3 +374,11 @@ def test_copy_to_a_database_a_site_already_started_on(database, tmp_path):
     with opened(database) as db:  # SQLite's key replaced the first boot's: its browsers stay signed in
         assert db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0] == sqlite_key
         assert [row[0] for row in db.execute("SELECT username FROM users")] == ["alice"]
+
+
+def test_sql_with_a_literal_question_mark_or_percent_runs_as_written(database):
+    """The ? placeholders become psycopg's %s by a parse: a ? or % in quotes, comments or an operator stays."""
+    with opened(database) as db:
+        row = db.execute("SELECT '?', '100%', ? || '?', 7 % 4 -- what? 5%\n", ("x",)).fetchone()
+        assert tuple(row) == ("?", "100%", "x?", 3)
+        assert tuple(db.execute("SELECT 'it''s ?', 9 % 5").fetchone()) == ("it's ?", 4)
