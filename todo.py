@@ -966,8 +966,7 @@ def add(user, list_id=None):
             if error := check_title(title):
                 raise ValueError(f"Line {number}: {error}" if several else error)
         due, repeat = dates_from_form()
-        titles = [title for _, title in titles]
-        numbers = add_items(get_db(), found["id"], titles, settings()["max_items"], due, repeat)
+        numbers = add_items(get_db(), found["id"], [title for _, title in titles], settings()["max_items"], due, repeat)
     except ValueError as error:  # the form again, with the reason and the text as typed
         path, _, page = back.partition("?page=")
         typed = {"titles": form_field("titles")[:MAX_BODY]} if several else {"title": titles[0][1][: MAX_TITLE * 2]}

@@ -158,7 +158,7 @@ def test_a_new_account_has_exactly_one_list_named_to_do(alice, database):
     uid = user_id(database, "alice")
     assert rows(database, "SELECT id, name FROM lists WHERE owner_id = ?", uid) == [(first_list(database), "To do")]
     first = first_list(database)
-    assert index_entries(alice.get("/lists")) == [(f"/lists/{first}", "To do", "0 items left")]
+    assert index_entries(alice.get("/lists")) == [(f"/lists/{first}", "To do", "yours, your first · 0 items left")]
     assert ">To do</h1>" in alice.get("/").text
 
 
