@@ -93,7 +93,7 @@ def read_config(environ):
 @functools.cache  # the names in the time-zone database: the same for the life of the process, not data
 def time_zones():
     """Return the IANA time-zone names this machine knows (from the tzdata package where the system has none)."""
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})  # not places
 
 
 def settings():
@@ -348,6 +348,10 @@ def init_db(path):
         db.executescript(BEGIN_SCHEMA[engine(db)])
         try:
             version = schema_version(db)
+            if version is not None and version > SCHEMA_VERSION:  # never make a newer database look older
+                raise sqlite3.DatabaseError(
+                    f"it was made by a newer todo (schema {version}; this one knows {SCHEMA_VERSION})"
+                )
             if version is None:
                 run_script(db, SQLITE_SCHEMA if engine(db) == "sqlite" else POSTGRES_SCHEMA)
             elif version < SCHEMA_VERSION:
@@ -434,15 +438,15 @@ def load_items(db, list_id, done=(0, 1), page=1):
     ).fetchall()
 
 
-def add_item(db, list_id, title, max_items=10_000, due=None, repeat=""):
+def add_item(db, list_id, title, max_items=10_000, due=None, repeat="", member=None):
     """Store a new item in the list and return its number: the list's next, taken under the write lock."""
-    return add_items(db, list_id, [title], max_items, due, repeat)[0]
+    return add_items(db, list_id, [title], max_items, due, repeat, member)[0]
 
 
-def add_items(db, list_id, titles, max_items=10_000, due=None, repeat=""):
-    """Store several items in the list, all or none, and return their consecutive numbers."""
+def add_items(db, list_id, titles, max_items=10_000, due=None, repeat="", member=None):
+    """Store several items in the list, all or none, and return their consecutive numbers (404 if not `member`'s)."""
     with transaction(db):
-        numbers = next_numbers(db, list_id, len(titles), max_items)
+        numbers = next_numbers(db, list_id, len(titles), max_items, member)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         db.executemany(
             "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
@@ -451,17 +455,19 @@ def add_items(db, list_id, titles, max_items=10_000, due=None, repeat=""):
     return list(numbers)
 
 
-def next_numbers(db, list_id, count, max_items=None):
-    """Inside a write transaction, take the list's next `count` numbers and return them."""
+def next_numbers(db, list_id, count, max_items=None, member=None):
+    """Inside a write transaction, take the list's next `count` numbers; 404 unless the user `member` may add."""
     # The counter and the items change in one transaction, and the counter's
     # UPDATE locks the list's row until COMMIT: a second add to the list, from
     # any member on any worker or host, waits, then reads the number this one
     # left. So 1, 2, 3... with no duplicates; a rolled-back add takes its
     # numbers back (a sequence would not), so no gaps. Deleting never frees one.
-    last = db.execute(
-        "UPDATE lists SET last_item_no = last_item_no + ? WHERE id = ? RETURNING last_item_no", (count, list_id)
-    ).fetchone()
-    if last is None:  # the list was deleted, in another browser, since this request began
+    sql, values = "UPDATE lists SET last_item_no = last_item_no + ? WHERE id = ?", [count, list_id]
+    if member is not None:  # and only while they own or share it: checked and locked in the same statement
+        sql += " AND (owner_id = ? OR EXISTS (SELECT 1 FROM members WHERE list_id = lists.id AND user_id = ?))"
+        values += [member, member]
+    last = db.execute(sql + " RETURNING last_item_no", values).fetchone()
+    if last is None:  # the list was deleted, or its owner stopped sharing it, since this request began
         abort(404, NO_SUCH_LIST)
     # Fewer numbers given than the limit: fewer items too, so the count is needed only past it.
     if max_items and last[0] > max_items:
@@ -704,6 +710,11 @@ def database_trouble_is_503(handler):
     def wrapper(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
+        except sqlite3.IntegrityError as error:  # a row this change refers to went at the same moment
+            server_log.warning("409 %s %s: %s", request.method, request.path, one_line(error))
+            raise HTTPError(
+                409, "Something this change needs was changed at the same moment. Nothing was changed."
+            ) from None
         except sqlite3.OperationalError as error:
             if hasattr(error, "sqlstate"):  # PostgreSQL's: busy, read-only or full; or down, restarting, unreachable
                 reason = UNAVAILABLE.get(error.sqlstate, "The database does not answer.")
@@ -718,8 +729,14 @@ def database_trouble_is_503(handler):
 
 
 bottle_app.install(database_trouble_is_503)  # wraps every route; a transaction rolls back first
-# <no:number> in a route: an item's number or a list's id, at most 18 digits after any zeros (SQLite's integers).
-bottle_app.router.add_filter("number", lambda _: (r"0*[0-9]{1,18}", lambda digits: int(digits.lstrip("0") or 0), None))
+
+
+def route_number(digits):
+    """Return a route's digits as a number: an item's or a list's; 0, which names none, past SQLite's integers."""
+    return int(digits[-19:]) if len(digits.lstrip("0")) < 19 else 0
+
+
+bottle_app.router.add_filter("number", lambda _: (r"[0-9]+", route_number, None))  # <no:number> in a route
 access_log = logging.getLogger("todo.access")  # written to by `python todo.py` unless --quiet
 server_log = logging.getLogger("todo")
 
@@ -833,7 +850,7 @@ def error_page(error):
     return template("error", error=error, user=user, csrf_token=token, flash=None, signup_open=False)
 
 
-for status in (400, 403, 404, 405, 413, 429, 500, 503):
+for status in (400, 403, 404, 405, 409, 413, 429, 500, 503):
     bottle_app.error(status)(error_page)
 
 
@@ -966,7 +983,8 @@ def add(user, list_id=None):
             if error := check_title(title):
                 raise ValueError(f"Line {number}: {error}" if several else error)
         due, repeat = dates_from_form()
-        numbers = add_items(get_db(), found["id"], [title for _, title in titles], settings()["max_items"], due, repeat)
+        titles_only, max_items = [title for _, title in titles], settings()["max_items"]
+        numbers = add_items(get_db(), found["id"], titles_only, max_items, due, repeat, member=user["id"])
     except ValueError as error:  # the form again, with the reason and the text as typed
         path, _, page = back.partition("?page=")
         typed = {"titles": form_field("titles")[:MAX_BODY]} if several else {"title": titles[0][1][: MAX_TITLE * 2]}
@@ -976,16 +994,26 @@ def add(user, list_id=None):
     return see_other(back)
 
 
-def change_item(found, no, sql, values=()):
-    """Run one statement on the list's item #no; 404 when there is no such item."""
+def locked_list(user, list_id=None, owner_only=False):
+    """Inside a write, lock the list's row, then check again that the user may change it (404, or 403)."""
+    # Checked again under the lock: a member removed, or a list deleted, since the request began
+    # cannot slip a change in; on PostgreSQL a removal waits for this write, or this one for it.
+    lock(get_db(), "list", user["first_list_id"] if list_id is None else list_id)
+    return find_list(user, list_id, owner_only)
+
+
+def change_item(user, list_id, no, sql, values=()):
+    """Run one statement on the list's item #no and return the list; 404 when there is no such item."""
     with transaction(get_db()) as db:
+        found = locked_list(user, list_id)
         if not db.execute(sql, (*values, found["id"], no)).rowcount:
             abort(404, f"This list has no item #{no}.")  # never say more about a number that is not theirs
+    return found
 
 
-def delete_item(found, no):
+def delete_item(user, list_id, no):
     """Delete the list's item #no, say so on the next page, and go back to the list."""
-    change_item(found, no, "DELETE FROM items WHERE list_id = ? AND no = ?")
+    found = change_item(user, list_id, no, "DELETE FROM items WHERE list_id = ? AND no = ?")
     flash(f"Deleted #{no}.")
     return see_other(back_path(found))
 
@@ -995,16 +1023,16 @@ def delete_item(found, no):
 @login_required
 def toggle(user, no, list_id=None):
     """Mark the item done (adding its next occurrence if it repeats), or not done again."""
-    found = find_list(user, list_id)
     with transaction(get_db()) as db:
         # Ten clicks at once on four workers take turns on the list's lock: the first marks it
         # done and adds the next occurrence; the done item has lost its repeat, so no other adds one.
-        lock(db, "list", found["id"])
+        found = locked_list(user, list_id)
         sql = "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND no = ?"
         item = db.execute(sql, (found["id"], no)).fetchone()
         if item is None:
             abort(404, f"This list has no item #{no}.")
-        sql = "UPDATE items SET done = 1 - done, repeat = '' WHERE list_id = ? AND no = ?"
+        sql = "UPDATE items SET done = 1 - done, repeat = CASE WHEN done = 0 THEN '' ELSE repeat END"
+        sql += " WHERE list_id = ? AND no = ?"  # marked done, it loses its repeat: done again, it adds nothing
         db.execute(sql, (found["id"], no))
         if not item["done"]:
             add_next_occurrences(db, found["id"], [item], user_today(user))
@@ -1016,7 +1044,7 @@ def toggle(user, no, list_id=None):
 @login_required
 def delete(user, no, list_id=None):
     """Delete the item."""
-    return delete_item(find_list(user, list_id), no)
+    return delete_item(user, list_id, no)
 
 
 @bottle_app.get("/items/<no:number>/edit")
@@ -1045,9 +1073,10 @@ def edit(user, no, list_id=None):
     if not title and "title" not in request.forms:  # a broken form, not a wish to delete
         abort(400, "The form has no title.")
     if not title:
-        return delete_item(found, no)
+        return delete_item(user, list_id, no)
     try:
         with transaction(get_db()) as db:
+            found = locked_list(user, list_id)  # a toggle cannot come between the read and the write
             sql = "SELECT due, repeat FROM items WHERE list_id = ? AND no = ?"
             if (item := db.execute(sql, (found["id"], no)).fetchone()) is None:
                 abort(404, f"This list has no item #{no}.")  # deleted meanwhile
@@ -1067,9 +1096,8 @@ def edit(user, no, list_id=None):
 @login_required
 def toggle_all(user, list_id=None):
     """Mark every item done, or every item not done when all already are."""
-    found = find_list(user, list_id)
     with transaction(get_db()) as db:
-        lock(db, "list", found["id"])  # the count and the update see the same items: no member's change between
+        found = locked_list(user, list_id)  # the count and the update see the same items: no member's change between
         sql = "SELECT count(*) FROM items WHERE list_id = ? AND done = 0"
         if not db.execute(sql, (found["id"],)).fetchone()[0]:
             db.execute("UPDATE items SET done = 0 WHERE list_id = ?", (found["id"],))
@@ -1086,8 +1114,8 @@ def toggle_all(user, list_id=None):
 @login_required
 def clear_completed(user, list_id=None):
     """Delete the done items."""
-    found = find_list(user, list_id)
     with transaction(get_db()) as db:
+        found = locked_list(user, list_id)
         cleared = db.execute("DELETE FROM items WHERE list_id = ? AND done = 1", (found["id"],)).rowcount
     flash(f"Cleared {cleared} completed item{'' if cleared == 1 else 's'}.")
     return see_other(back_path(found))
@@ -1173,10 +1201,10 @@ def new_list(user):
 
 
 def manage(user, found, change):
-    """Run an owner's or member's change to a list; its ValueError is a 400 on the list's page with the reason."""
+    """Run an owner's change to a list; its ValueError is a 400 on the list's page with the reason."""
     try:
         with transaction(get_db()) as db:
-            lock(db, "list", found["id"])  # membership changes on one list take turns
+            locked_list(user, found["id"], owner_only=True)  # membership changes on one list take turns
             message = change(db)
     except ValueError as error:
         return show_list(user, found, status=400, manage_error=str(error))
@@ -1207,6 +1235,7 @@ def delete_list(user, list_id):
     if list_id == user["first_list_id"]:
         return show_list(user, found, status=400, manage_error="Your first list cannot be deleted; rename it instead.")
     with transaction(get_db()) as db:
+        locked_list(user, list_id, owner_only=True)  # still there, and still theirs
         db.execute("DELETE FROM lists WHERE id = ?", (list_id,))  # its items and members go with it (CASCADE)
     flash(f"Deleted the list {found['name']}.")
     return see_other("/lists")
@@ -1229,7 +1258,10 @@ def share_list(user, list_id):
             raise ValueError("You own this list: share it with someone else.")
         if db.execute("SELECT 1 FROM members WHERE list_id = ? AND user_id = ?", (list_id, member["id"])).fetchone():
             raise ValueError(f"{member['username']} shares this list already.")
-        db.execute("INSERT INTO members (list_id, user_id) VALUES (?, ?)", (list_id, member["id"]))
+        try:
+            db.execute("INSERT INTO members (list_id, user_id) VALUES (?, ?)", (list_id, member["id"]))
+        except sqlite3.IntegrityError:  # the account was deleted since it was looked up
+            raise ValueError(f"There is no account named {username[:64]}.") from None
         return f"Shared with {member['username']}."
 
     return manage(user, found, share)
@@ -1258,6 +1290,7 @@ def leave_list(user, list_id):
     if found["owner_id"] == user["id"]:
         return show_list(user, found, status=400, manage_error="You own this list: delete it instead of leaving.")
     with transaction(get_db()) as db:
+        locked_list(user, list_id)  # a list deleted meanwhile: 404, as for any list not theirs
         db.execute("DELETE FROM members WHERE list_id = ? AND user_id = ?", (list_id, user["id"]))
     flash(f"You no longer share {found['name']}.")
     return see_other("/lists")
@@ -1272,6 +1305,7 @@ def leave_list(user, list_id):
 REPEATS = {"": None, "daily": "days", "weekly": "weeks", "monthly": "months", "yearly": "years"}  # relativedelta's
 DAYS_PER = {"days": 1, "weeks": 7, "months": 31, "years": 366}  # at least a period's days: for catching up
 DUE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all but the tab
 
 
 def dates_from_form(current=(None, "")):
@@ -1330,7 +1364,9 @@ def add_next_occurrences(db, list_id, done_items, today):
 
 def user_today(user):
     """Return today's date where the user is: their time zone, else the site's TODO_TIMEZONE."""
-    return datetime.now(zoneinfo.ZoneInfo(user["timezone"] or settings()["timezone"])).date()
+    # A name this machine does not know (a database moved to a host with older tzdata): the site's zone.
+    timezone = user["timezone"] if user["timezone"] in time_zones() else settings()["timezone"]
+    return datetime.now(zoneinfo.ZoneInfo(timezone)).date()
 
 
 def describe_due(due, today, done=False):
@@ -1426,7 +1462,7 @@ def calendar(token):
         event.add("uid", f"{item['list_id']}-{item['no']}-{site}@todo")  # the same item, the same event
         event.add("dtstamp", stamp)
         event.add("dtstart", date.fromisoformat(item["due"]))  # a date: DTSTART;VALUE=DATE, an all-day event
-        event.add("summary", item["title"])
+        event.add("summary", CONTROL_CHARACTERS.sub(" ", item["title"]))  # iCalendar's text may not hold them
         event.add("description", f"#{item['no']} in {item['list_name']}")
         events.add_component(event)
     response.content_type = "text/calendar; charset=utf-8"
@@ -1762,6 +1798,8 @@ def copy_to(database, url):
     """Copy this SQLite site into an empty PostgreSQL database: accounts, lists, members, items, numbering, key."""
     if not isinstance(database, Path) or not url.startswith(("postgresql://", "postgres://")):
         sys.exit("copy-to: copies the SQLite site (with DATABASE_URL unset) to a postgresql:// URL")
+    if not database.is_file():
+        sys.exit(f"copy-to: there is no database at {database} (is TODO_DATABASE right?); nothing was written")
     tables = {  # every column, so ids, passwords, secrets, lists and numbers come along as they are
         "users": "id, username, password_hash, session_secret, first_list_id, created, timezone, calendar_hash",
         "lists": "id, owner_id, name, created, last_item_no",  # each list's counter
@@ -1875,6 +1913,17 @@ ALTER TABLE users ADD COLUMN calendar_hash TEXT;
 CREATE UNIQUE INDEX users_by_calendar ON users (calendar_hash)
 """,
 }
+USERS_AUTOINCREMENT = """
+CREATE TABLE users_autoincrement (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL, created TEXT NOT NULL, session_secret TEXT NOT NULL,
+    last_item_no INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO users_autoincrement (id, username, password_hash, created, session_secret, last_item_no)
+    SELECT id, username, password_hash, created, session_secret, last_item_no FROM users;
+DROP TABLE users;
+ALTER TABLE users_autoincrement RENAME TO users
+"""  # SQLite only, before version 2: a users table with ids that are never reused
 UPGRADE_WORDS = {  # what the steps' words stand for on each engine
     "sqlite": {"int": "INTEGER", "id": "INTEGER PRIMARY KEY AUTOINCREMENT", "without_rowid": "WITHOUT ROWID"},
     "postgres": {"int": "BIGINT", "id": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "without_rowid": ""},
@@ -1909,6 +1958,8 @@ def upgrade(db, version, database):
         if "session_secret" not in columns:  # before per-user secrets: give every user one (old cookies sign out)
             db.execute("ALTER TABLE users ADD COLUMN session_secret TEXT NOT NULL DEFAULT ''")
             db.execute("UPDATE users SET session_secret = lower(hex(randomblob(16)))")
+        if "AUTOINCREMENT" not in db.execute("SELECT sql FROM sqlite_schema WHERE name = 'users'").fetchone()[0]:
+            run_script(db, USERS_AUTOINCREMENT)  # the first schema's ids could be given again once deleted
     else:
         server_log.warning("Upgrading the database from schema %d to %d, in one transaction", version, SCHEMA_VERSION)
     for step in range(version + 1, SCHEMA_VERSION + 1):
