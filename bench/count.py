@@ -1,7 +1,7 @@
 """Count the CPU instructions and the GIL releases of one request, under valgrind's callgrind.
 
     python bench/count.py              # each page, 50 requests (about 2 minutes)
-    python bench/count.py --requests 20 list50
+    python bench/count.py --requests 20 list50 shared50
 
 Needs valgrind (Debian: `apt-get install valgrind`). A timing moves with whatever else the
 machine is doing; an instruction count does not, so this is how to tell whether a change made a
@@ -14,13 +14,32 @@ requests and once with N, and gives the difference divided by N.
 import argparse
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-# The keys of profile_todo.PAGES, named here so that this process need not import todo.
-PAGES = ("list50", "add", "toggle", "list1000")
+# The keys of profile_todo.PAGES, named here so that this process need not import todo; and
+# shared50, a member's view of a list another user owns and shares: /lists/<id> with 50 items.
+PAGES = ("list50", "shared50", "add", "toggle", "list1000")
+
+
+def shared_request(profile_todo):
+    """Share an owner's 50-item list with a member; return a function that loads it once as the member."""
+    _, _, owner_id = profile_todo.sign_up("owner")
+    member_cookie, _, _ = profile_todo.sign_up("member")
+    profile_todo.fill(owner_id, 50)
+    db = sqlite3.connect(profile_todo.DATABASE)
+    with db:
+        list_id = db.execute("SELECT first_list_id FROM users WHERE id = ?", (owner_id,)).fetchone()[0]
+        sql = "INSERT INTO members (list_id, user_id) SELECT ?, id FROM users WHERE username = 'member'"
+        db.execute(sql, (list_id,))
+    db.close()
+    page = f"/lists/{list_id}"
+    status, _, body = profile_todo.call("GET", page, member_cookie)
+    assert status.startswith("200") and body.count(b"Item number") == 50, f"{page}: {status}"
+    return lambda: profile_todo.call("GET", page, member_cookie)
 
 
 def child(page, requests):
@@ -28,7 +47,7 @@ def child(page, requests):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import profile_todo
 
-    request, _ = profile_todo.page_request(page)
+    request = shared_request(profile_todo) if page == "shared50" else profile_todo.page_request(page)[0]
     for _ in range(3):  # warm up: compile the templates
         assert request()[0].startswith(("200", "303"))
     for _ in range(requests):

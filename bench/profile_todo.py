@@ -69,13 +69,14 @@ def sign_up(username):
 
 
 def fill(user_id, count):
-    """Give the user `count` items, straight into the database."""
+    """Give the user's first list `count` items, straight into the database."""
     db = sqlite3.connect(DATABASE, isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
-    db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
+    list_id = db.execute("SELECT first_list_id FROM users WHERE id = ?", (user_id,)).fetchone()[0]
+    db.execute("UPDATE lists SET last_item_no = ? WHERE id = ?", (count, list_id))
     db.executemany(
-        "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
-        ((user_id, no, f"Item number {no}", "2026-01-01T00:00:00+00:00") for no in range(1, count + 1)),
+        "INSERT INTO items (list_id, no, title, created) VALUES (?, ?, ?, ?)",
+        ((list_id, no, f"Item number {no}", "2026-01-01T00:00:00+00:00") for no in range(1, count + 1)),
     )
     db.execute("COMMIT")
     db.close()
@@ -136,7 +137,7 @@ def main():
     def open_and_query():
         """Open a connection the way a request does, run one query, close it."""
         db = todo.connect(DATABASE)
-        db.execute("SELECT id, username, session_version FROM users WHERE id = ?", (id50,)).fetchone()
+        db.execute("SELECT id, username, first_list_id FROM users WHERE id = ?", (id50,)).fetchone()
         db.close()
 
     keep_open = sqlite3.connect(DATABASE)  # another open connection: closing ours is not the last close

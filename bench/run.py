@@ -3,6 +3,7 @@
     python bench/run.py            # about 7 minutes: 3 runs of 5 s per row
     python bench/run.py --quick    # about 2 minutes: 3 runs of 1 s per row (CI runs this)
     DATABASE_URL=postgresql:/// python bench/run.py   # and the PostgreSQL rows: about 3 minutes more
+    python bench/run.py --rows "shared|16 users"      # only the rows whose label matches this regular expression
 
 Needs wrk (Debian: `apt-get install wrk`) and the dev requirements (gunicorn, requests).
 It starts every server itself on free loopback ports, in a scratch directory, and
@@ -13,8 +14,11 @@ machine's noise moves both, so the ratio is the figure to compare.
 Given a PostgreSQL server, it also measures todo's list page and add on PostgreSQL, in the
 three shapes a deploy takes: one `python todo.py`, `gunicorn -w 4`, and two `python todo.py`
 processes on one database (two hosts' worth), each row on a database of its own that it
-creates on that server and drops at the end. The server is DATABASE_URL's, or --postgres URL's;
-without one, the table says in one line that the PostgreSQL rows were skipped.
+creates on that server and drops at the end. On the two processes the add is measured twice:
+as one user, every add to the one list, and as 16 users, each adding to their own list (on
+PostgreSQL a write locks only its list's row, so adds to different lists need not wait). The
+server is DATABASE_URL's, or --postgres URL's; without one, the table says in one line that the
+PostgreSQL rows were skipped.
 """
 
 import argparse
@@ -53,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 import todo as site  # noqa: E402  (as site: in run(), `todo` is the server)
 
 CONNECTIONS = 32  # wrk's open connections for every throughput row
+USERS = 16  # the "16 users" add row's users, each adding to their own list
 CREATED = "2024-01-01T00:00:00+00:00"
 MAX_ITEMS = 10_000_000  # TODO_MAX_ITEMS: an add row gives one user tens of thousands of items, past the default
 ROWS_IN_BIG_DATABASE = 1_000_000
@@ -206,27 +211,44 @@ class User:
 
 
 def fill(database, user_id, count, first_other_user=None, others=0, per_other_user=1000):
-    """Give the user `count` items, and `others` items to other users, straight into the database (either engine)."""
+    """Give the user's first list `count` items, and `others` items to other users' first lists, straight into the
+    database (either engine); each other user's id is also their list's id."""
     with opened(database) as db, site.transaction(db):
-        db.execute("UPDATE users SET last_item_no = ? WHERE id = ?", (count, user_id))
+        list_id = db.execute("SELECT first_list_id FROM users WHERE id = ?", (user_id,)).fetchone()[0]
+        db.execute("UPDATE lists SET last_item_no = ? WHERE id = ?", (count, list_id))
         db.executemany(
-            "INSERT INTO items (user_id, no, title, created) VALUES (?, ?, ?, ?)",
-            ((user_id, no, f"Item number {no}", CREATED) for no in range(1, count + 1)),
+            "INSERT INTO items (list_id, no, title, created) VALUES (?, ?, ?, ?)",
+            ((list_id, no, f"Item number {no}", CREATED) for no in range(1, count + 1)),
         )
         if others:
-            users = (others + per_other_user - 1) // per_other_user
+            users = [first_other_user + n for n in range((others + per_other_user - 1) // per_other_user)]
             db.executemany(
-                "INSERT INTO users (id, username, password_hash, session_secret, last_item_no, created) "
+                "INSERT INTO users (id, username, password_hash, session_secret, first_list_id, created) "
                 "VALUES (?, ?, '-', '-', ?, ?)",
-                ((first_other_user + n, f"other{n}", per_other_user, CREATED) for n in range(users)),
+                ((n, f"other{n}", n, CREATED) for n in users),
+            )
+            db.executemany(
+                "INSERT INTO lists (id, owner_id, name, last_item_no, created) VALUES (?, ?, 'To do', ?, ?)",
+                ((n, n, per_other_user, CREATED) for n in users),
             )
             # One statement generates the rows inside SQLite: a million rows take about a second.
             db.execute(
-                "INSERT INTO items (user_id, no, title, created) "
+                "INSERT INTO items (list_id, no, title, created) "
                 "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < ? - 1) "
                 "SELECT ? + x / ?, 1 + x % ?, 'Somebody else''s item ' || x, ? FROM n",
                 (others, first_other_user, per_other_user, per_other_user, CREATED),
             )
+
+
+def share_first_list(owner, member, member_name):
+    """Share the owner's first list with the member, over HTTP as the owner; return its path, /lists/<id>."""
+    with opened(database_of(owner.server)) as db:
+        list_id = db.execute("SELECT first_list_id FROM users WHERE id = ?", (owner.id,)).fetchone()[0]
+    path = f"/lists/{list_id}"
+    form = {"username": member_name, "csrf_token": owner.token}
+    answer = owner.http.post(owner.server.url + path + "/members", form, allow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return path
 
 
 def lua_script(workdir, name, method="GET", cookie=None, body=None):
@@ -251,6 +273,32 @@ def form_script(workdir, user, fields=""):
     """Return a wrk script that POSTs a form as the user, with the session's token."""
     body = f"csrf_token={user.token}{fields}"
     return lua_script(workdir, f"post-{user.server.name}-{user.id}", "POST", user.cookie, body)
+
+
+def users_script(workdir, name, users, fields=""):
+    """Return a wrk script that POSTs a form as each of the users in turn: each request is the next user's."""
+    # wrk's Lua cannot tell its connections apart, so the users take turns by request: with
+    # N users and C connections, about C / N of the requests in flight are any one user's.
+    forms = ", ".join(f'{{"{user.cookie}", "csrf_token={user.token}{fields}"}}' for user in users)
+    lines = [
+        'wrk.method = "POST"',
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"',
+        f"local users = {{{forms}}}",
+        "local requests, turn = {}, 0",
+        "function init(args)  -- each wrk thread formats each user's request once",
+        "  for n, user in ipairs(users) do",
+        '    wrk.headers["Cookie"] = user[1]',
+        "    requests[n] = wrk.format(nil, nil, nil, user[2])",
+        "  end",
+        "end",
+        "function request()",
+        "  turn = turn % #requests + 1",
+        "  return requests[turn]",
+        "end",
+    ]
+    path = workdir / f"{name}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def wrk(url, seconds, script=None, connections=CONNECTIONS, threads=2):
@@ -364,7 +412,21 @@ def postgres_rows(server_url, workdir, cleanup):
                 label, path = f"todo add item, {deploy}", "/items"
                 script = form_script(workdir, user, "&title=Benchmark+item")
             rows.append((label, [server.url + path for server in servers], script))
+            if page == "add" and processes > 1:  # on the same processes and database: many users, many lists
+                rows.append(users_row(workdir, deploy, servers))
     return rows
+
+
+def users_row(workdir, deploy, servers):
+    """Register USERS users on the servers; return the row (label, URLs, script) of their adds to their own lists."""
+    users = [User(servers[n % len(servers)], f"adder{n}") for n in range(1, USERS + 1)]
+    for user in users:  # each cookie signs in on every process: wrk must not measure a redirect
+        for server in servers:
+            answer = user.http.get(server.url + "/", allow_redirects=False)
+            assert answer.status_code == 200, answer.status_code
+    script = users_script(workdir, f"post-{servers[0].name}-users", users, "&title=Benchmark+item")
+    label = f"todo add item by {USERS} users, each to their own list, {deploy}"
+    return label, [server.url + "/items" for server in servers], script
 
 
 def postgres_server(server_url):
@@ -409,6 +471,12 @@ def main():
     parser.add_argument("--seconds", type=float, help="seconds per measurement (default 5, or 1 with --quick)")
     parser.add_argument("--runs", type=int, default=3, help="runs per row; each figure is their median (default 3)")
     parser.add_argument(
+        "--rows",
+        metavar="REGEX",
+        type=re.compile,
+        help='measure only the rows whose label matches this regular expression (e.g. "shared|16 users")',
+    )
+    parser.add_argument(
         "--postgres",
         metavar="URL",
         default=DATABASE_URL,
@@ -420,13 +488,14 @@ def main():
         sys.exit("wrk is missing: install it with `apt-get install wrk` (Debian, Ubuntu).")
     workdir = Path(tempfile.mkdtemp(prefix="todo-bench-"))
     try:
-        print(run(workdir, seconds, args.runs, args.postgres))
+        print(run(workdir, seconds, args.runs, args.postgres, args.rows))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(workdir, seconds, runs, postgres=None):
-    """Measure every row (the PostgreSQL rows on the `postgres` server's URL, if given); return the markdown table."""
+def run(workdir, seconds, runs, postgres=None, only=None):
+    """Measure every row, or only those whose label matches the pattern `only` (the PostgreSQL rows on the
+    `postgres` server's URL, if given); return the markdown table."""
     python = sys.executable
     manager_port = free_port()
     manager_env = {"SEED_MANAGER_PORT": str(manager_port)}
@@ -450,6 +519,11 @@ def run(workdir, seconds, runs, postgres=None):
         fill(todo.env["TODO_DATABASE"], list50.id, 50)
         fill(todo.env["TODO_DATABASE"], list1000.id, 1000)
         fill(todo.env["TODO_DATABASE"], toggler.id, 1)
+        owner50, member50 = User(todo, "owner50"), User(todo, "member50")  # a list shared: the member loads it
+        fill(todo.env["TODO_DATABASE"], owner50.id, 50)
+        shared_path = share_first_list(owner50, member50, "member50")
+        answer = member50.http.get(todo.url + shared_path, allow_redirects=False)
+        assert answer.status_code == 200 and answer.text.count("Item number") == 50, answer.status_code
         small_user, big_user = User(small, "list50"), User(big, "list50")
         fill(small.env["TODO_DATABASE"], small_user.id, 50, first_other_user=1000, others=1000)
         fill(big.env["TODO_DATABASE"], big_user.id, 50, first_other_user=1000, others=ROWS_IN_BIG_DATABASE)
@@ -459,22 +533,29 @@ def run(workdir, seconds, runs, postgres=None):
 
         page, form = partial(page_script, workdir), partial(form_script, workdir)
         big_label = f"todo list page, 50 items; {ROWS_IN_BIG_DATABASE:,} other items in the database"
+        small_label = "todo list page, 50 items; 1,000 other items in the database"
+        naive_label = "seed: naive global counter, gunicorn -w 4"
+        manager_label = "seed: BaseManager dict + lock, gunicorn -w 4"
+        add4_label = "todo add item, gunicorn -w 4"
         rows = [
             ("bare waitress hello (the ceiling)", hello.url + "/", None),
             ("todo list page, 50 items", todo.url + "/", page(list50)),
+            ("todo shared list's page, 50 items, as its member (/lists/<id>)", todo.url + shared_path, page(member50)),
             ("todo add item (POST, 303)", todo.url + "/items", form(adder, "&title=Benchmark+item")),
             ("todo toggle (POST, 303)", todo.url + "/items/1/toggle", form(toggler)),
             ("todo list page, 1,000 items", todo.url + "/", page(list1000)),
-            ("todo list page, 50 items; 1,000 other items in the database", small.url + "/", page(small_user)),
+            (small_label, small.url + "/", page(small_user)),
             (big_label, big.url + "/", page(big_user)),
-            ("seed: naive global counter, gunicorn -w 4", naive.url + "/", None),
-            ("seed: BaseManager dict + lock, gunicorn -w 4", shared.url + "/", None),
-            ("todo add item, gunicorn -w 4", todo4.url + "/items", form(adder4, "&title=Benchmark+item")),
+            (naive_label, naive.url + "/", None),
+            (manager_label, shared.url + "/", None),
+            (add4_label, todo4.url + "/items", form(adder4, "&title=Benchmark+item")),
             ("todo list page, 50 items, gunicorn -w 4", todo4.url + "/", page(list50_4)),
             ("todo list page, 1,000 items, gunicorn -w 4", todo4.url + "/", page(list1000_4)),
         ]
-        if postgres:  # last: the rows above keep their places (correctness below names three by number)
+        if postgres:  # last, after the SQLite rows
             rows += postgres_rows(postgres, workdir, postgres_cleanup)
+        if only:  # the hello, and the rows asked for
+            rows = rows[:1] + [row for row in rows[1:] if only.search(row[0])]
         rates = {label: [] for label, _, _ in rows}
         ratios = {label: [] for label, _, _ in rows}
         failures = {}
@@ -497,12 +578,14 @@ def run(workdir, seconds, runs, postgres=None):
         rss, peak = memory_mb(todo.process.pid)
         worker_rss, worker_peak = max(memory_mb(pid) for pid in children(todo4.process.pid))
 
-        print("correctness: 1,000 requests at concurrency 50, then a restart ...", file=sys.stderr, flush=True)
-        correctness = {
-            rows[7][0]: check_counter([naive], naive.url),
-            rows[8][0]: check_counter([manager, shared], shared.url),
-            rows[9][0]: check_todo(todo4, "hammer"),
+        checks = {
+            naive_label: lambda: check_counter([naive], naive.url),
+            manager_label: lambda: check_counter([manager, shared], shared.url),
+            add4_label: lambda: check_todo(todo4, "hammer"),
         }
+        if any(label in rates for label in checks):
+            print("correctness: 1,000 requests at concurrency 50, then a restart ...", file=sys.stderr, flush=True)
+        correctness = {label: check() for label, check in checks.items() if label in rates}
 
     lines = [
         f"| what ({CONNECTIONS} connections) | req/s | × hello | distinct numbers in 1,000 | survives a restart |",
@@ -514,13 +597,16 @@ def run(workdir, seconds, runs, postgres=None):
         survives = "" if survives is None else "yes" if survives else "no"
         rate, ratio = statistics.median(rates[label]), statistics.median(ratios[label])
         lines.append(f"| {label} | {rate:,.0f} | {ratio:.2f} | {distinct} | {survives} |")
-    small_label = rows[5][0]
-    slowdown = statistics.median(rates[small_label]) / statistics.median(rates[big_label])
     lines += [
         "",
         f"Each figure: the median of {runs} runs of {seconds:g} s with wrk over loopback; each ratio is to the "
         "hello measured just before that row.",
-        f"List page with {ROWS_IN_BIG_DATABASE:,} other items vs 1,000: {slowdown:.2f}x the time per request.",
+    ]
+    if small_label in rates and big_label in rates:
+        slowdown = statistics.median(rates[small_label]) / statistics.median(rates[big_label])
+        versus = f"List page with {ROWS_IN_BIG_DATABASE:,} other items vs 1,000"
+        lines.append(f"{versus}: {slowdown:.2f}x the time per request.")
+    lines += [
         f"Memory of the `python todo.py` process (8 threads) after its load: RSS {rss:.1f} MiB, peak {peak:.1f} MiB.",
         f"Memory of the largest `gunicorn -w 4` worker after its load: RSS {worker_rss:.1f} MiB, "
         f"peak {worker_peak:.1f} MiB.",
@@ -529,7 +615,9 @@ def run(workdir, seconds, runs, postgres=None):
     if postgres:
         lines.append(
             f"PostgreSQL rows: {postgres_server(postgres)}, a fresh database for each row; the two-process rows drive "
-            f"both processes at once, {CONNECTIONS // 2} connections and 1 wrk thread each, and add their rates."
+            f"both processes at once, {CONNECTIONS // 2} connections and 1 wrk thread each, and add their rates; "
+            f"the {USERS} users' adds run on the one-user add's processes and database, each request the next "
+            "user's in turn."
         )
     else:
         lines.append("PostgreSQL rows: skipped, no server to run them on (set DATABASE_URL or pass --postgres URL).")
