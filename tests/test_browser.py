@@ -10,9 +10,12 @@ Regenerate the README's screenshots in docs/ with:
 
 import os
 import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from conftest import PASSWORD, ROOT, running, todo_servers
 
 CHROMIUM = Path(os.environ.get("TODO_CHROMIUM", "/usr/bin/chromium"))
@@ -352,7 +355,7 @@ def test_the_lists_link_is_on_every_page_and_fits_a_phone(new_page, site):
     username = "a-rather-long-user_name-of-32-ch"  # 32 characters, the most a username may have
     seed(page, username, ["Renew passport"])
     path = make_list(page, "A list with a name long enough to wrap on the narrowest phone screens of all")
-    pages = ["/", "/active", "/completed", "/items/1/edit", "/lists", path, path + "/completed", "/account"]
+    pages = ["/", "/active", "/completed", "/items/1/edit", "/lists", path, path + "/completed", "/account", "/today"]
     for address in pages:
         page.goto(address)
         nav = page.get_by_role("navigation", name="Account")
@@ -460,6 +463,211 @@ def test_several_items_are_added_at_once(new_page, site, javascript):
     expect(box).to_have_attribute("aria-invalid", "true")
     expect(titles(page)).to_have_count(4)  # all or none: "Buy stamps" is not in either
     expect(page.locator(".todo-list")).not_to_contain_text("Buy stamps")
+
+
+# --- Dates ------------------------------------------------------------------------
+# The date fields are typed into as a person does: the month, the day, the year, in the order an en-US
+# Chromium shows them (every context here is en-US). "Today" is the site's, read from /today.
+
+
+def server_today(page):
+    """Return the signed-in user's today as the site reckons it (their time zone), read from /today."""
+    page.goto("/today")
+    return date.fromisoformat(page.locator("#today-heading + .sharing time").get_attribute("datetime"))
+
+
+def readable(day, today):
+    """Return how a page writes a due date that is neither overdue, today nor tomorrow: "Tue 8 Dec"."""
+    return f"{day:%a} {day.day} {day:%b}" + ("" if day.year == today.year else f" {day.year}")
+
+
+def enter_date(user, field, day):
+    """Type a date into an <input type=date>: reach its month (Tab, or a click on it), then type the digits."""
+    if isinstance(user, Keyboard):
+        user.tab_to(field)  # Tab lands on the first part, the month
+    else:
+        box = field.bounding_box()
+        user.page.mouse.click(box["x"] + 16, box["y"] + box["height"] / 2)  # on the month, at the left
+    user.page.keyboard.type(f"{day:%m%d%Y}")
+    expect(field).to_have_value(day.isoformat())  # what the form sends
+
+
+def add_dated(page, title, day=None, repeat=""):
+    """Add an item through the list page's form with a due date and repeat (filled, not typed)."""
+    form = page.locator("form.new-item")
+    form.get_by_label("New item").fill(title)
+    form.get_by_label("Due").fill(day.isoformat() if day else "")
+    form.get_by_label("Repeats").select_option(repeat)
+    form.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Added"))
+
+
+def due_of(locator):
+    """Return the <time> of an item's due date."""
+    return locator.locator(".due time")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+@pytest.mark.parametrize("user_class", [Mouse, Keyboard], ids=["mouse", "keyboard"])
+def test_an_item_is_added_with_a_date_typed_into_the_date_field(new_page, site, user_class, javascript):
+    """The add form's date field, typed into by mouse or keyboard user: the list shows the date, readable."""
+    page = new_page(java_script_enabled=javascript, locale="en-US")
+    user = user_class(page)
+    seed(page, f"dater-{user_class.__name__.lower()}-{'js' if javascript else 'nojs'}", [])
+    today = server_today(page)
+    page.goto("/")
+    form = page.locator("form.new-item")
+    tomorrow, later = today + timedelta(days=1), today + timedelta(days=40)
+
+    user.type_into(form.get_by_label("New item"), "Renew the passport")
+    enter_date(user, form.get_by_label("Due"), tomorrow)
+    user.submit(form.get_by_label("Due"), form.get_by_role("button", name="Add", exact=True))
+    expect(page.get_by_role("status")).to_have_text("Added #1.")
+    expect(due_of(item(page, 1))).to_have_attribute("datetime", tomorrow.isoformat())
+    expect(due_of(item(page, 1))).to_have_text("tomorrow")
+
+    user.type_into(form.get_by_label("New item"), "Service the boiler")
+    enter_date(user, form.get_by_label("Due"), later)
+    form.get_by_label("Repeats").select_option("yearly")
+    user.activate(form.get_by_role("button", name="Add", exact=True))
+    expect(page.get_by_role("status")).to_have_text("Added #2.")
+    expect(due_of(item(page, 2))).to_have_attribute("datetime", later.isoformat())
+    expect(due_of(item(page, 2))).to_have_text(readable(later, today))
+    expect(item(page, 2).locator(".due")).to_contain_text("repeats yearly")
+    expect(item(page, 2)).not_to_have_class(re.compile("overdue"))
+    exported = [
+        (found["title"], found["due"], found["repeat"]) for found in page.request.get("/export.json").json()["items"]
+    ]
+    assert exported == [
+        ("Renew the passport", tomorrow.isoformat(), ""),
+        ("Service the boiler", later.isoformat(), "yearly"),
+    ]
+
+
+def today_item(page, list_path, no):
+    """Return the /today page's entry for item #no of the list at list_path (numbers repeat across lists)."""
+    return page.locator(f'.todo-list li[data-list="{list_path.rsplit("/", 1)[1]}"][data-no="{no}"]')
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "nojs"])
+def test_overdue_items_are_on_the_today_page_and_ticked_off_there(new_page, site, javascript):
+    """Overdue in words on the list and on /today with their lists' names; ticked off there, a repeat comes back."""
+    page = new_page(java_script_enabled=javascript, locale="en-US")
+    user = Mouse(page)
+    seed(page, f"late-{'js' if javascript else 'nojs'}", [])
+    today = server_today(page)
+    first = "/lists/" + str(page.request.get("/export.json").json()["lists"][0]["id"])
+    page.goto("/")
+    add_dated(page, "Pay the gas bill", today - timedelta(days=2))  # To do's #1
+    chores = make_list(page, "Chores")
+    form = page.locator("form.new-item")
+    form.get_by_label("New item").fill("Water the plants")
+    enter_date(user, form.get_by_label("Due"), today - timedelta(days=3))
+    form.get_by_label("Repeats").select_option("weekly")
+    form.get_by_role("button", name="Add", exact=True).click()
+    add_items(page, ["Call the bank", "Book the dentist"])
+    add_dated(page, "Take out the bins", today)
+    item(page, 2).get_by_role("link", name="Edit #2").click()  # a date given afterwards, on the edit page
+    enter_date(user, page.get_by_label("Due"), today - timedelta(days=1))
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(site + chores)
+
+    for no, words in ((1, "3 days overdue"), (2, "1 day overdue")):
+        expect(item(page, no)).to_have_class(re.compile(r"\boverdue\b"))
+        expect(due_of(item(page, no))).to_have_text(words)
+    expect(due_of(item(page, 2))).to_have_attribute("datetime", (today - timedelta(days=1)).isoformat())
+    expect(item(page, 1).locator(".due")).to_contain_text("repeats weekly")
+    expect(item(page, 3)).not_to_have_class(re.compile("overdue"))
+    expect(item(page, 3).locator(".due")).to_have_count(0)
+    expect(item(page, 4)).not_to_have_class(re.compile("overdue"))
+    expect(due_of(item(page, 4))).to_have_text("today")
+
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="Today", exact=True).click()
+    expect(page).to_have_url(site + "/today")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Today")
+    expect(titles(page)).to_have_text(["Water the plants", "Pay the gas bill", "Call the bank", "Take out the bins"])
+    entries = [
+        (chores, 1, "Chores", True),
+        (first, 1, "To do", True),
+        (chores, 2, "Chores", True),
+        (chores, 4, "Chores", False),
+    ]
+    for path, no, list_name, late in entries:
+        entry = today_item(page, path, no)
+        expect(entry.get_by_role("link", name=list_name, exact=True)).to_have_attribute("href", path)
+        if late:
+            expect(entry).to_have_class(re.compile(r"\boverdue\b"))
+            expect(entry.locator(".due")).to_contain_text("overdue")
+        else:
+            expect(entry).not_to_have_class(re.compile("overdue"))
+
+    today_item(page, chores, 1).get_by_role("button", name=re.compile(r"^#1 ")).click()  # the weekly one
+    expect(page).to_have_url(site + "/today")  # stays where it was ticked off
+    expect(titles(page)).to_have_text(["Pay the gas bill", "Call the bank", "Take out the bins"])
+    page.get_by_role("link", name="Chores", exact=True).first.click()
+    expect(page).to_have_url(site + chores)
+    expect(item(page, 1)).to_have_class("completed")  # done: its date stays, no longer overdue, no repeat
+    expect(item(page, 1).locator(".due")).not_to_contain_text("repeats")
+    following = today + timedelta(days=4)  # three days ago, plus a week
+    expect(item(page, 5).locator(".title")).to_have_text("Water the plants")
+    expect(due_of(item(page, 5))).to_have_attribute("datetime", following.isoformat())
+    expect(due_of(item(page, 5))).to_have_text(readable(following, today))
+    expect(item(page, 5).locator(".due")).to_contain_text("repeats weekly")
+    expect(item(page, 5)).not_to_have_class(re.compile("overdue"))
+
+    page.goto("/today")
+    for path, no in ((first, 1), (chores, 2), (chores, 4)):
+        today_item(page, path, no).get_by_role("button", name=re.compile(rf"^#{no} ")).click()
+        expect(page).to_have_url(site + "/today")
+        expect(today_item(page, path, no)).to_have_count(0)
+    expect(page.get_by_text("Nothing is due today.")).to_be_visible()
+
+
+def get_without_cookies(url):
+    """GET the address as a calendar app does: no cookie, no session."""
+    return requests.get(url, timeout=10, allow_redirects=False)
+
+
+def test_the_account_page_sets_a_time_zone_and_makes_a_calendar_address(new_page, site):
+    """A time zone from the select; a calendar address shown once, serving the item; replaced, the old one is 404."""
+    page = new_page(locale="en-US")
+    seed(page, "subscriber", [])
+    due = server_today(page) + timedelta(days=10)
+    page.goto("/")
+    add_dated(page, "Renew the passport", due)
+    page.get_by_role("navigation", name="Account").get_by_role("link", name="subscriber").click()
+    expect(page).to_have_url(site + "/account")
+
+    zone = page.get_by_label(re.compile("are reckoned where you are"))
+    zone.select_option("Pacific/Kiritimati")  # UTC+14: its today is often not UTC's
+    days = {datetime.now(ZoneInfo("Pacific/Kiritimati")).date()}
+    page.locator("form[action='/account/timezone']").get_by_role("button", name="Save").click()
+    days.add(datetime.now(ZoneInfo("Pacific/Kiritimati")).date())
+    expect(page.get_by_role("status")).to_have_text("Your time zone is Pacific/Kiritimati.")
+    expect(zone).to_have_value("Pacific/Kiritimati")
+    shown = [f"Today is {day:%A} {day.day} {day:%B}." for day in sorted(days)]
+    expect(page.get_by_text(re.compile("|".join(map(re.escape, shown))))).to_be_visible()
+
+    page.get_by_role("button", name="Make a calendar address").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Your new calendar address is below. Any earlier one no longer works."
+    )
+    old = page.locator(".calendar-address a").get_attribute("href")
+    assert re.fullmatch(r"/calendar/[A-Za-z0-9_-]{43}\.ics", old), old
+    answer = get_without_cookies(site + old)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/calendar")
+    assert "SUMMARY:Renew the passport" in answer.text.splitlines()
+    assert f"DTSTART;VALUE=DATE:{due:%Y%m%d}" in answer.text.splitlines()
+
+    page.reload()
+    expect(page.locator(".calendar-address")).to_have_count(0)  # shown once: the site keeps only its hash
+    expect(page.get_by_text("Your calendar address is on.")).to_be_visible()
+    page.get_by_role("button", name="Replace the calendar address").click()
+    new = page.locator(".calendar-address a").get_attribute("href")
+    assert new != old
+    assert get_without_cookies(site + old).status_code == 404
+    assert "SUMMARY:Renew the passport" in get_without_cookies(site + new).text.splitlines()
 
 
 # --- Accessibility ----------------------------------------------------------------
@@ -571,28 +779,63 @@ def test_every_page_passes_axe(new_page, site, scheme):
     assert not found, "\n".join(f"{name}:\n  " + "\n  ".join(v) for name, v in found.items())
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_date_pages_pass_axe(new_page, site, scheme):
+    """Dated and overdue items on a list and on /today, /today empty, the date fields, the account's calendar: clean."""
+    require(AXE.exists(), f"axe-core is not installed at {AXE}: run npm ci")
+    page = new_page(bypass_csp=True, color_scheme=scheme, locale="en-US")
+    checked = {}
+    seed(page, f"axe-dates-{scheme}", [])
+    today = server_today(page)
+    expect(page.get_by_text("Nothing is due today.")).to_be_visible()
+    checked["today, empty"] = axe_violations(page)
+    page.goto("/")
+    add_dated(page, "Renew passport", today + timedelta(days=30))
+    add_dated(page, "Water the plants", today - timedelta(days=2), "weekly")
+    add_dated(page, "Pay the rent", today, "monthly")
+    add_dated(page, "Call grandma", today + timedelta(days=1))
+    add_dated(page, "Return the library books", today - timedelta(days=5))
+    add_dated(page, "Plan the holidays")
+    toggle(page, 5).click()
+    expect(item(page, 5)).to_have_class("completed")
+    expect(page.locator(".todo-list li.overdue")).to_have_count(1)
+    checked["list with dated, repeating and overdue items"] = axe_violations(page)
+    page.goto("/today")
+    expect(titles(page)).to_have_text(["Water the plants", "Pay the rent"])
+    checked["today with items"] = axe_violations(page)
+    page.goto("/items/2/edit")
+    expect(page.get_by_label("Due")).to_have_value((today - timedelta(days=2)).isoformat())
+    expect(page.get_by_label("Repeats")).to_have_value("weekly")
+    checked["edit with the date fields"] = axe_violations(page)
+    page.goto("/account")
+    page.get_by_label(re.compile("are reckoned where you are")).select_option("Europe/Paris")
+    page.locator("form[action='/account/timezone']").get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Your time zone is Europe/Paris.")
+    page.get_by_role("button", name="Make a calendar address").click()
+    expect(page.locator(".calendar-address a")).to_be_visible()
+    checked["account with a new calendar address and the time-zone select"] = axe_violations(page)
+    found = {name: violations for name, violations in checked.items() if violations}
+    assert not found, "\n".join(f"{name}:\n  " + "\n  ".join(v) for name, v in found.items())
+
+
 # --- Screenshots ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def sam(browser, site):
-    """Return sam's browser state and his Groceries list, shared with alex: five items, two done."""
-    contexts = [browser.new_context(base_url=site) for _ in range(2)]
+    """Return sam's browser state and his Groceries list, shared with alex: five items, two done, three dated."""
+    contexts = [browser.new_context(base_url=site, locale="en-US") for _ in range(2)]
     try:
         alex, page = (context.new_page() for context in contexts)
         seed(alex, "alex", [])
         seed(page, "sam", [])
+        today = server_today(page)
         path = make_list(page, "Groceries")
-        add_items(
-            page,
-            [
-                "Oat milk, two cartons",
-                "Sourdough bread",
-                "Apples for the week",
-                "Coffee beans, the dark roast",
-                "Tomatoes for Sunday's sauce",
-            ],
-        )
+        add_dated(page, "Oat milk, two cartons", today + timedelta(days=1))
+        add_dated(page, "Sourdough bread")
+        add_dated(page, "Apples for the week", today + timedelta(days=3), "weekly")
+        add_dated(page, "Coffee beans, the dark roast")
+        add_dated(page, "Tomatoes for Sunday's sauce", today - timedelta(days=2))
         for no in (2, 4):
             toggle(page, no).click()
             expect(item(page, no)).to_have_class("completed")
@@ -611,6 +854,7 @@ def test_screenshots(new_page, sam, tmp_path, scheme, size):
     viewport = PHONE if size == "phone" else DESKTOP
     page = new_page(
         storage_state=state,
+        locale="en-US",  # the date field's mm/dd/yyyy, as in every test here
         color_scheme=scheme,
         viewport=viewport,
         device_scale_factor=2 if size == "phone" else 1,
@@ -619,6 +863,9 @@ def test_screenshots(new_page, sam, tmp_path, scheme, size):
     )
     page.goto(path)
     expect(titles(page)).to_have_count(5)
+    expect(due_of(item(page, 1))).to_have_text("tomorrow")
+    expect(item(page, 3).locator(".due")).to_contain_text("repeats weekly")
+    expect(due_of(item(page, 5))).to_have_text("2 days overdue")
     expect(page.locator(".sharing")).to_have_text("Yours, shared with alex.")
     expect(page.get_by_role("list", name="Members")).to_contain_text("alex")
     page.evaluate("() => document.activeElement.blur()")  # no focus ring or caret in the picture
