@@ -1,11 +1,14 @@
 """Databases made by every earlier schema's own code (tests/fixtures) come through today's todo.py whole.
 
 Each fixture holds alice (items #1, #2 done, #4: #3 was deleted) and bob (#1); its JSON says what it holds
-and each user's next number. Four workers start on it at once: the first upgrades it, once, the others find
-it done; then every user signs in and finds their items as they were, in their first list, "To do".
+and each user's next number. Those made with lists (schema 2) also hold alice's Groceries, shared with bob,
+under "lists" in the JSON. Four workers start on it at once: the first upgrades it, once, the others find
+it done; then every user signs in and finds their items as they were, in their first list, "To do", and
+every list they own or share, numbered on from where it was.
 """
 
 import html
+import itertools
 import json
 import os
 import re
@@ -94,15 +97,38 @@ def exported(items):
     return [{key: item[key] for key in ("no", "title", "done")} for item in items]
 
 
-def check_user_finds_everything(browser, url, user):
-    """The user's first list is "To do" and holds the fixture's items, on `/` and in the export."""
+def lists_of(record, user):
+    """Return the fixture's lists (besides the first ones) that the user owns or shares, in their order."""
+    username = user["username"]
+    return [found for found in record.get("lists", []) if username == found["owner"] or username in found["members"]]
+
+
+def check_user_finds_everything(browser, url, record, user):
+    """The user's first list is "To do" and holds the fixture's items, on `/` and in the export; then their lists."""
     page = browser.http.get(url + "/")
     assert page.status_code == 200
     assert LIST_NAME.search(page.text).group(1) == "To do"
     assert items_on_page(page.text) == user["items"]
     export = browser.http.get(url + "/export.json").json()
     assert exported(export["items"]) == user["items"]
-    assert [(found["name"], found["owner"]) for found in export["lists"]] == [("To do", user["username"])]
+    expected = [("To do", user["username"]), *((found["name"], found["owner"]) for found in lists_of(record, user))]
+    assert [(found["name"], found["owner"]) for found in export["lists"]] == expected
+    return {found["name"]: found["id"] for found in export["lists"][1:]}  # the fixture's names are distinct
+
+
+def check_user_finds_their_lists(browser, url, record, user, list_ids):
+    """Every other list the user owns or shares opens, named, with its items, on its page and in its export."""
+    for found in lists_of(record, user):
+        page = browser.http.get(f"{url}/lists/{list_ids[found['name']]}")
+        assert page.status_code == 200, page.text
+        assert LIST_NAME.search(page.text).group(1) == html.escape(found["name"])
+        assert items_on_page(page.text) == found["items"]
+        answer = browser.http.get(f"{url}/lists/{list_ids[found['name']]}/export.json").json()
+        assert (answer["name"], answer["owner"], exported(answer["items"])) == (
+            found["name"],
+            found["owner"],
+            found["items"],
+        )
 
 
 def check_next_add_continues_the_numbering(browser, url, user):
@@ -113,6 +139,32 @@ def check_next_add_continues_the_numbering(browser, url, user):
     assert last == {"no": user["next_no"], "title": "after the upgrade", "done": False}
 
 
+def check_every_user_finds_everything_and_numbering_goes_on(urls, record):
+    """Each user signs in, finds their items and lists, and adds; then a member of each shared list adds to it.
+
+    Every step goes to the next of the servers. The adds get the fixture's next numbers: the user's first
+    list's, and each shared list's own (its counter as the fixture left it), which its owner then sees.
+    """
+    steps = itertools.count()
+    browsers, list_ids = {}, {}
+
+    def url():
+        return urls[next(steps) % len(urls)]
+
+    for user in record["users"]:
+        browser = browsers[user["username"]] = signed_in(url(), user["username"])
+        list_ids.update(check_user_finds_everything(browser, url(), record, user))
+        check_user_finds_their_lists(browser, url(), record, user, list_ids)
+        check_next_add_continues_the_numbering(browser, url(), user)
+    for found in record.get("lists", []):
+        member, path, title = browsers[found["members"][0]], f"/lists/{list_ids[found['name']]}", "a member's add"
+        answer = member.post(url(), f"{path}/items", title=title)
+        assert answer.status_code == 303, answer.text
+        assert f"Added #{found['next_no']}." in member.http.get(url() + path).text
+        added = {"no": found["next_no"], "title": title, "done": False}
+        assert items_on_page(browsers[found["owner"]].http.get(url() + path).text) == [*found["items"], added]
+
+
 # --- Four workers start on an old database ------------------------------------
 
 
@@ -121,10 +173,7 @@ def test_four_workers_upgrade_an_old_database_once_and_every_user_finds_their_it
     """Four servers start on it at once: one upgrade (one kept copy, named in the log), then nothing is lost."""
     record = load(name, database)
     with running(todo_servers(4), database) as urls:
-        for index, user in enumerate(record["users"]):  # each step on another worker
-            browser = signed_in(urls[index % 4], user["username"])
-            check_user_finds_everything(browser, urls[(index + 1) % 4], user)
-            check_next_add_continues_the_numbering(browser, urls[(index + 2) % 4], user)
+        check_every_user_finds_everything_and_numbering_goes_on(urls, record)  # each step on another worker
         Browser().register(urls[3], "newcomer")
         upgrades = re.findall(r"Upgrading .*", server_logs(urls))
     assert len(upgrades) == 1, upgrades
@@ -146,14 +195,16 @@ def test_four_workers_upgrade_an_old_database_once_and_every_user_finds_their_it
 
 @pytest.mark.parametrize("name", EVERY_FIXTURE)
 def test_a_restart_on_the_upgraded_database_upgrades_nothing_again(name, database):
-    """The first start upgrades; four servers started again on it find version 2 and keep no second copy."""
+    """The first start upgrades; four servers started again on it upgrade nothing and keep no second copy."""
     record = load(name, database)
     with running(todo_servers(1), database) as urls:
         assert "Upgrading" in server_logs(urls)
     assert len(kept_copies(database)) == (1 if record["engine"] == "sqlite" else 0)
     with running(todo_servers(4), database) as urls:
         for index, user in enumerate(record["users"]):
-            check_user_finds_everything(signed_in(urls[index], user["username"]), urls[3 - index], user)
+            browser = signed_in(urls[index], user["username"])
+            list_ids = check_user_finds_everything(browser, urls[3 - index], record, user)
+            check_user_finds_their_lists(browser, urls[(index + 2) % 4], record, user, list_ids)
         assert "Upgrading" not in server_logs(urls)
     assert len(kept_copies(database)) == (1 if record["engine"] == "sqlite" else 0)
 
@@ -196,6 +247,11 @@ def share_a_list(url):
 GROCERIES = [(1, "apples"), (2, "pears"), (3, "bob's bread")]
 
 
+def fixture_list_names(record, username):
+    """Return the names of the fixture's own lists (made before the upgrade) that the user owns or shares."""
+    return [found["name"] for found in lists_of(record, {"username": username})]
+
+
 @sqlite_only  # `python todo.py backup` and `restore` copy SQLite files (PostgreSQL has pg_dump and pg_restore)
 @pytest.mark.parametrize("name", SQLITE)
 def test_backup_then_restore_of_an_upgraded_site_brings_back_its_lists_members_and_numbering(name, database, tmp_path):
@@ -216,7 +272,7 @@ def test_backup_then_restore_of_an_upgraded_site_brings_back_its_lists_members_a
         assert restored.returncode == 0, restored.stderr
         assert list_export(bob, urls[1], groceries) == ("Groceries", "alice", GROCERIES)  # bob shares it again
         names = [found["name"] for found in alice.http.get(urls[0] + "/export.json").json()["lists"]]
-        assert names == ["To do", "Groceries"]
+        assert names == ["To do", *fixture_list_names(record, "alice"), "Groceries"]
         add(bob, urls[0], groceries, "bob's second")  # the list's counter as the backup left it
         assert list_export(alice, urls[1], groceries)[2][-1] == (4, "bob's second")
         assert alice.post(urls[1], "/items", title="after the restore").status_code == 303
@@ -225,8 +281,8 @@ def test_backup_then_restore_of_an_upgraded_site_brings_back_its_lists_members_a
 
 @sqlite_only  # `python todo.py restore` reads a SQLite file
 @pytest.mark.parametrize("name", SQLITE)
-def test_restore_of_a_backup_made_before_lists_gives_a_current_site_the_upgraded_data(name, database, tmp_path):
-    """A backup from an older todo restored into today's site: every user's items, first list and numbering."""
+def test_restore_of_a_backup_made_by_an_older_schema_gives_a_current_site_the_upgraded_data(name, database, tmp_path):
+    """A backup from an older todo restored into today's site: every user's items, lists and numbering."""
     record, old_backup = RECORDS[name], tmp_path / "old-backup.db"
     shutil.copyfile(FIXTURES / record["file"], old_backup)
     with running(todo_servers(2), database) as urls:
@@ -235,10 +291,7 @@ def test_restore_of_a_backup_made_before_lists_gives_a_current_site_the_upgraded
         restored = run_todo(database, "restore", str(old_backup))
         assert restored.returncode == 0, restored.stderr + restored.stdout
         assert newer.http.get(urls[1] + "/", allow_redirects=False).status_code == 303  # no such account now
-        for index, user in enumerate(record["users"]):
-            browser = signed_in(urls[index], user["username"])
-            check_user_finds_everything(browser, urls[1 - index], user)
-            check_next_add_continues_the_numbering(browser, urls[index], user)
+        check_every_user_finds_everything_and_numbering_goes_on(urls, record)
     with opened(database) as db:
         assert db.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()[0] == VERSION
     assert old_backup.read_bytes() == (FIXTURES / record["file"]).read_bytes()  # the backup is left as it was
@@ -259,6 +312,9 @@ def test_copy_to_carries_lists_members_numbering_and_ids_to_postgresql(name, dat
         alice, bob, groceries, first_list = share_a_list(url)
         gone = new_list(alice, url, "Gone")  # the last list id SQLite gave; deleted, and never to be given again
         assert alice.post(url, f"/lists/{gone}/delete").status_code == 303
+        on_sqlite = [(found["id"], found["name"]) for found in alice.http.get(url + "/export.json").json()["lists"]]
+    names = ["To do", *fixture_list_names(record, "alice"), "Groceries"]
+    assert [name for _, name in on_sqlite] == names and on_sqlite[0][0] == first_list and on_sqlite[-1][0] == groceries
     copied = run_todo(sqlite_file, "copy-to", database)
     assert copied.returncode == 0, copied.stderr
     with running(todo_servers(2), database) as urls:
@@ -266,7 +322,7 @@ def test_copy_to_carries_lists_members_numbering_and_ids_to_postgresql(name, dat
         assert page.status_code == 200 and LIST_NAME.search(page.text).group(1) == "To do"
         assert exported(alice.export(urls[0]))[: len(record["users"][0]["items"])] == record["users"][0]["items"]
         lists = alice.http.get(urls[1] + "/export.json").json()["lists"]
-        assert [(found["id"], found["name"]) for found in lists] == [(first_list, "To do"), (groceries, "Groceries")]
+        assert [(found["id"], found["name"]) for found in lists] == on_sqlite  # the same ids
         assert list_export(bob, urls[1], groceries) == ("Groceries", "alice", GROCERIES)
         add(bob, urls[1], groceries, "bob's second")
         assert list_export(alice, urls[0], groceries)[2][-1] == (4, "bob's second")
@@ -282,14 +338,11 @@ def test_copy_to_carries_lists_members_numbering_and_ids_to_postgresql(name, dat
 
 @postgres_only
 @pytest.mark.parametrize("name", SQLITE)
-def test_copy_to_straight_from_a_database_made_before_lists(name, database, tmp_path):
+def test_copy_to_straight_from_a_database_made_by_an_older_schema(name, database, tmp_path):
     """copy-to on a file no server of today has opened: it upgrades it first, and PostgreSQL gets every item."""
     sqlite_file = tmp_path / "todo.db"
     record = load(name, sqlite_file)
     copied = run_todo(sqlite_file, "copy-to", database)
     assert copied.returncode == 0, copied.stderr
     with running(todo_servers(2), database) as urls:
-        for index, user in enumerate(record["users"]):
-            browser = signed_in(urls[index], user["username"])
-            check_user_finds_everything(browser, urls[1 - index], user)
-            check_next_add_continues_the_numbering(browser, urls[index], user)
+        check_every_user_finds_everything_and_numbering_goes_on(urls, record)
