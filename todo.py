@@ -199,7 +199,7 @@ LOCK = {
 }
 
 
-def connect(database, timeout=10):
+def connect(database, timeout=10, **options):
     """Open a connection that writes only in explicit transactions, waiting `timeout` seconds for a lock."""
     if not isinstance(database, Path):
         import psycopg  # only where PostgreSQL is used: it costs a process 13 MiB
@@ -208,7 +208,7 @@ def connect(database, timeout=10):
             return PostgresConnection(psycopg.connect(database, **postgres_options(timeout)))
     # isolation_level=None: Python's sqlite3 must not open transactions behind
     # our back (its deferred BEGIN loses updates under several processes).
-    db = sqlite3.connect(database, timeout=timeout, isolation_level=None)
+    db = sqlite3.connect(database, timeout=timeout, isolation_level=None, **options)
     db.row_factory = sqlite3.Row
     return db
 
@@ -396,12 +396,11 @@ def shared_secret_key(path):
 
 
 def get_db():
-    """Return this request's database connection, opening it on first use."""
+    """Return this request's database connection, taken on first use, given back when the request ends."""
     if "todo.db" not in request.environ:
         database = settings()["database"]
-        if isinstance(database, Path):
-            keep_wal_open(database)  # a speed-up: see the last section
-            request.environ["todo.db"] = connect(database, timeout=BUSY_TIMEOUT)
+        if isinstance(database, Path):  # a connection of the request's own (kept idle between requests: see speed-ups)
+            request.environ["todo.db"] = reused_connection(database)
         else:  # borrowed from this process's pool, given back when the request ends
             pool = postgres_pool(database, settings()["pool_size"])
             with as_sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
@@ -430,9 +429,9 @@ postgres_pools = {}  # (url, size, pid): connections to lend, never data; check_
 
 
 def load_items(db, list_id, done=(0, 1), page=1):
-    """Return a page of the list's items, in number order: no, title, done, created, due, repeat."""
+    """Return a page of the list's items, in number order: no, title, done, due, repeat."""
     return db.execute(
-        "SELECT no, title, done, created, due, repeat FROM items WHERE list_id = ? AND done IN (?, ?)"
+        "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND done IN (?, ?)"
         " ORDER BY no LIMIT ? OFFSET ?",
         (list_id, *done, PAGE_SIZE, (page - 1) * PAGE_SIZE),
     ).fetchall()
@@ -864,14 +863,14 @@ def static(path):
 def healthz():
     """Answer 200 'ok' when the database can be read and written, else 503 with the reason (within 3 s)."""
     db = get_db()  # wait for the write lock 0.5 s at most: after 2 s queued behind waiting writers, within 3 s
-    db.execute("SET lock_timeout = 500" if isinstance(db, PostgresConnection) else "PRAGMA busy_timeout = 500")
+    postgres = isinstance(db, PostgresConnection)
+    db.execute("SET lock_timeout = 500" if postgres else "PRAGMA busy_timeout = 500")
     try:
         with transaction(db):  # a real write: a full disk or a read-only file shows here
             sql = "INSERT INTO settings (name, value) VALUES ('last_health_check', ?) ON CONFLICT (name) DO UPDATE "
             db.execute(sql + "SET value = excluded.value", (str(time.time()),))
-    finally:
-        if isinstance(db, PostgresConnection):
-            db.execute("RESET lock_timeout")
+    finally:  # the connection serves other requests after this one: their wait as it was
+        db.execute("RESET lock_timeout" if postgres else f"PRAGMA busy_timeout = {BUSY_TIMEOUT * 1000}")
     response.content_type = "text/plain; charset=utf-8"
     return "ok"
 
@@ -1673,7 +1672,7 @@ def serve(args):
     except KeyboardInterrupt:
         server_log.info("Stopping: no new connections, finishing the requests in progress (10 s at most)")
         stop_gracefully(server, deadline=time.monotonic() + 10)
-    close_kept_connections()  # the last connection closed: SQLite folds the WAL into the file and removes it
+    close_idle_connections()  # the last connection closed: SQLite folds the WAL into the file and removes it
     for pool in postgres_pools.values():
         pool.close()
     server_log.info("Stopped.")
@@ -1984,27 +1983,40 @@ def apply_speed_ups():
         pass  # not glibc (macOS, musl, Windows): nothing to tune
 
 
-def keep_wal_open(path):
-    """Make sure this process keeps one idle connection to the database, opened on its first request."""
-    # When the last connection to a WAL database closes, SQLite checkpoints the
-    # WAL, deletes it and its index, and the next connection rebuilds them.
-    # This connection holds no transaction and no data, so every request still
-    # reads fresh; it only keeps the WAL open between requests. Keyed by pid: a
-    # connection must never cross a fork (gunicorn --preload).
-    key = (str(path), os.getpid())
-    if key not in kept_connections:
-        # check_same_thread=False: opened by a request's thread, closed by the main one as the process stops.
-        db = kept_connections.setdefault(key, sqlite3.connect(path, check_same_thread=False))
-        db.execute("SELECT count(*) FROM sqlite_schema").fetchall()  # attach to the WAL
+def reused_connection(path):
+    """Return the idle connection this thread kept to the database, or a new one; close() gives it back."""
+    # Opening a connection costs more than the rest of a page: the file, the WAL index, the
+    # schema, and every statement parsed anew. One connection kept idle for each thread skips
+    # all of that. It holds no transaction between requests (close() rolls back whatever a failed
+    # request left), so every request still reads what any worker has committed. It also keeps
+    # SQLite's WAL open between requests: the last connection to close would fold it in and
+    # delete it, and the next request would rebuild it. Keyed by pid: never across a fork.
+    key = (str(path), os.getpid(), threading.get_ident())
+    db = idle_connections.pop(key, None)
+    if db is None:
+        # check_same_thread=False: used by one thread at a time, and closed by the main one as the process stops.
+        db = connect(path, timeout=BUSY_TIMEOUT, factory=ReusedConnection, check_same_thread=False)
+        db.key = key
+    return db
 
 
-def close_kept_connections():
-    """Close the connections keep_wal_open() kept, as the process stops."""
-    for key in [key for key in kept_connections if key[1] == os.getpid()]:
-        kept_connections.pop(key).close()
+class ReusedConnection(sqlite3.Connection):
+    """A SQLite connection that close() gives back to its thread, with nothing in progress, instead of closing."""
+
+    def close(self):
+        """Roll back whatever is left in progress, and keep the connection for this thread's next request."""
+        if self.in_transaction:
+            self.rollback()
+        idle_connections[self.key] = self
 
 
-kept_connections = {}  # (database, pid): an idle connection; no data, no transaction
+def close_idle_connections():
+    """Really close the connections this process keeps idle, as it stops."""
+    for key in [key for key in idle_connections if key[1] == os.getpid()]:
+        sqlite3.Connection.close(idle_connections.pop(key))
+
+
+idle_connections = {}  # (database, pid, thread): a connection between two requests; no data, no transaction
 
 
 class UnchangedCookieSession(CookieSession):

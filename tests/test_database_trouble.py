@@ -222,6 +222,7 @@ def cap_growth(monkeypatch):
         return db
 
     monkeypatch.setattr(todo, "connect", capped_connect)
+    todo.close_idle_connections()  # each thread's connection kept between requests: opened anew, capped
     return real_connect
 
 
@@ -245,6 +246,7 @@ def test_a_full_disk_refuses_the_add_with_503_and_leaves_nothing_half_written(al
 
     # Room again (the operator freed some disk): the next add takes the next number, no gap.
     monkeypatch.setattr(todo, "connect", real_connect)
+    todo.close_idle_connections()
     assert add(client, "after").status_int == 303
     assert stored(database)[1][-1] == (added + 1, "after")
 
@@ -280,13 +282,15 @@ def test_a_read_only_database_refuses_writes_with_503_and_still_shows_the_list(a
     client = tolerant(alice)
     assert add(client, "written before").status_int == 303
 
-    def read_only_connect(path, timeout=10):
+    def read_only_connect(path, timeout=10, **options):
         """Open the database as the site does (same options), but read-only."""
-        db = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        uri = f"{Path(path).as_uri()}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, **options)
         db.row_factory = sqlite3.Row
         return db
 
     monkeypatch.setattr(todo, "connect", read_only_connect)
+    todo.close_idle_connections()  # each thread's connection kept between requests: opened anew, read-only
     refused = add(client, "written after")
     assert refused.status_int == 503, f"an add on a read-only database gave {refused.status}"
     assert "read-only" in alert(refused.text) and refused.headers.get("Retry-After")

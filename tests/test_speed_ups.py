@@ -9,7 +9,7 @@ from pathlib import Path
 import beaker.session
 import bottle
 import pytest
-from conftest import post, register, sqlite_only
+from conftest import opened, post, register, sqlite_only
 
 import todo
 
@@ -90,23 +90,23 @@ def test_pages_render_the_same_with_bottles_template(alice, monkeypatch):
         bottle.TEMPLATES.clear()  # recompile with todo's own class for the next tests
 
 
-# --- The connection each process keeps open (SQLite's WAL) ------------------------------
+# --- The connection each thread keeps idle between requests (SQLite) ---------------------
 
 
-@sqlite_only  # the kept connection speed-up keeps SQLite's WAL open
+@sqlite_only  # the reused connection is SQLite's; PostgreSQL has its pool
 def test_the_wal_outlives_a_request(app, database):
     """Between requests the WAL stays, so the next request does not rebuild it; and nothing is held open for writing."""
     assert app.get("/healthz").text == "ok"
     assert Path(f"{database}-wal").exists() and Path(f"{database}-shm").exists()
     other = sqlite3.connect(database, timeout=0, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # the kept connection holds no lock: a writer gets in at once
+    other.execute("BEGIN IMMEDIATE")  # the idle connection holds no lock: a writer gets in at once
     other.execute("ROLLBACK")
     other.close()
 
 
-@sqlite_only  # the kept connection speed-up keeps SQLite's WAL open
-def test_without_a_kept_connection_the_wal_goes_with_the_last_request(database):
-    """The control: SQLite deletes the WAL when its last connection closes, which is what the keeper avoids."""
+@sqlite_only
+def test_without_an_idle_connection_the_wal_goes_with_the_last_request(database):
+    """The control: SQLite deletes the WAL when its last connection closes, which the idle connection avoids."""
     todo.init_db(database)
     db = todo.connect(database)
     db.execute("SELECT count(*) FROM users").fetchall()
@@ -114,17 +114,55 @@ def test_without_a_kept_connection_the_wal_goes_with_the_last_request(database):
     assert not Path(f"{database}-wal").exists()
 
 
-@sqlite_only  # the kept connection speed-up keeps SQLite's WAL open
-def test_a_kept_connection_never_crosses_a_fork(database, monkeypatch):
-    """One per process: a connection made before a fork (gunicorn --preload) is not the child's."""
+@sqlite_only
+def test_a_thread_reuses_its_connection_across_requests(alice, database):
+    """Two requests in one thread use one connection (opened and its statements parsed once), given back idle."""
+    alice.get("/")
+    (key,) = [key for key in todo.idle_connections if key[0] == str(database)]
+    first = todo.idle_connections[key]
+    alice.get("/")
+    assert todo.idle_connections[key] is first and not first.in_transaction
+
+
+@sqlite_only
+def test_a_reused_connection_reads_what_another_program_committed_meanwhile(alice, database):
+    """Kept idle, it keeps no snapshot: the next page shows an item written by another process since the last."""
+    post(alice, "/items", title="through the site")
+    assert "from elsewhere" not in alice.get("/").text
+    with opened(database) as db, todo.transaction(db):
+        list_id = db.execute("SELECT first_list_id FROM users WHERE username = 'alice'").fetchone()[0]
+        db.execute("UPDATE lists SET last_item_no = 2 WHERE id = ?", (list_id,))
+        sql = "INSERT INTO items (list_id, no, title, created) VALUES (?, 2, 'from elsewhere', '2026-01-01T00:00:00')"
+        db.execute(sql, (list_id,))
+    assert "from elsewhere" in alice.get("/").text
+
+
+@sqlite_only
+def test_a_connection_given_back_mid_write_keeps_nothing_of_it(database):
+    """A request that failed inside a write: giving its connection back rolls the write back and frees the lock."""
     todo.init_db(database)
-    todo.keep_wal_open(database)
-    parent = todo.kept_connections[(str(database), os.getpid())]
+    db = todo.reused_connection(database)
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO settings (name, value) VALUES ('half', 'written')")
+    db.close()  # given back, not closed
+    assert todo.reused_connection(database) is db and not db.in_transaction
+    db.close()
+    with opened(database) as other, todo.transaction(other):  # the write lock is free at once
+        assert other.execute("SELECT count(*) FROM settings WHERE name = 'half'").fetchone()[0] == 0
+
+
+@sqlite_only
+def test_a_reused_connection_never_crosses_a_fork(database, monkeypatch):
+    """One per process and thread: a connection made before a fork (gunicorn --preload) is not the child's."""
+    todo.init_db(database)
+    parent = todo.reused_connection(database)
+    parent.close()
     monkeypatch.setattr(os, "getpid", lambda: -1)  # as seen from a forked child
-    todo.keep_wal_open(database)
-    assert todo.kept_connections[(str(database), -1)] is not parent
-    todo.close_kept_connections()  # the child's own, as it stops
-    assert (str(database), -1) not in todo.kept_connections
+    child = todo.reused_connection(database)
+    assert child is not parent
+    child.close()
+    todo.close_idle_connections()  # the child's own, as it stops
+    assert not [key for key in todo.idle_connections if key[1] == -1]
     monkeypatch.undo()
-    todo.close_kept_connections()
+    todo.close_idle_connections()
     assert not Path(f"{database}-wal").exists()  # the last connection closed: the WAL is folded in and removed

@@ -8,12 +8,31 @@
   <span class="field">
     <label for="{{prefix}}-repeat">Repeats</label>
     <select id="{{prefix}}-repeat" name="repeat">
-      % for value, label in (("", "never"), ("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("yearly", "yearly")):
-      % if value == repeat:
-      <option value="{{value}}" selected>{{label}}</option>
+      % # Written out: a loop would escape each option's value and label on every page.
+      % if repeat == "":
+      <option value="" selected>never</option>
       % else:
-      <option value="{{value}}">{{label}}</option>
+      <option value="">never</option>
       % end
+      % if repeat == "daily":
+      <option value="daily" selected>daily</option>
+      % else:
+      <option value="daily">daily</option>
+      % end
+      % if repeat == "weekly":
+      <option value="weekly" selected>weekly</option>
+      % else:
+      <option value="weekly">weekly</option>
+      % end
+      % if repeat == "monthly":
+      <option value="monthly" selected>monthly</option>
+      % else:
+      <option value="monthly">monthly</option>
+      % end
+      % if repeat == "yearly":
+      <option value="yearly" selected>yearly</option>
+      % else:
+      <option value="yearly">yearly</option>
       % end
     </select>
   </span>
