@@ -1304,6 +1304,9 @@ def leave_list(user, list_id):
 REPEATS = {"": None, "daily": "days", "weekly": "weeks", "monthly": "months", "yearly": "years"}  # relativedelta's
 DAYS_PER = {"days": 1, "weeks": 7, "months": 31, "years": 366}  # at least a period's days: for catching up
 DUE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# English, whatever the server's locale (strftime's %a and %b follow it), and ten times faster than it.
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all but the tab
 
 
@@ -1376,7 +1379,8 @@ def describe_due(due, today, done=False):
         return f"{-days} day{'s' if days < -1 else ''} overdue", True
     if 0 <= days <= 1:
         return ("today", "tomorrow")[days], False
-    return f"{day:%a} {day.day} {day:%b}" + ("" if day.year == today.year else f" {day.year}"), False
+    year = "" if day.year == today.year else f" {day.year}"
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}{year}", False
 
 
 @bottle_app.get("/today")

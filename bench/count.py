@@ -22,7 +22,7 @@ from pathlib import Path
 
 # The keys of profile_todo.PAGES, named here so that this process need not import todo; and
 # shared50, a member's view of a list another user owns and shares: /lists/<id> with 50 items.
-PAGES = ("list50", "shared50", "add", "toggle", "list1000")
+PAGES = ("list50", "dated50", "shared50", "add", "toggle", "list1000")
 
 
 def shared_request(profile_todo):
@@ -42,12 +42,32 @@ def shared_request(profile_todo):
     return lambda: profile_todo.call("GET", page, member_cookie)
 
 
+def dated_request(profile_todo):
+    """Give a user 50 items with due dates (a third overdue, a third repeating); return a function loading the page."""
+    request, user_id = profile_todo.page_request("list50")
+    db = sqlite3.connect(profile_todo.DATABASE)
+    with db:
+        sql = """UPDATE items SET due = date('now', (no % 30 - 10) || ' days'),
+        repeat = CASE no % 3 WHEN 0 THEN 'weekly' ELSE '' END
+        WHERE list_id = (SELECT first_list_id FROM users WHERE id = ?)"""
+        db.execute(sql, (user_id,))
+    db.close()
+    status, _, body = request()
+    assert status.startswith("200") and body.count(b"<time datetime=") == 50 and b"overdue" in body, status
+    return request
+
+
 def child(page, requests):
     """Set up a user for the page, then make the requests (this runs under valgrind)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import profile_todo
 
-    request = shared_request(profile_todo) if page == "shared50" else profile_todo.page_request(page)[0]
+    if page == "shared50":
+        request = shared_request(profile_todo)
+    elif page == "dated50":
+        request = dated_request(profile_todo)
+    else:
+        request = profile_todo.page_request(page)[0]
     for _ in range(3):  # warm up: compile the templates
         assert request()[0].startswith(("200", "303"))
     for _ in range(requests):
