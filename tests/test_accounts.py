@@ -504,7 +504,7 @@ def test_adduser_cancelled_at_the_prompt_says_so(database):
     assert "cancelled" in stderr and "Traceback" not in stderr
     try:
         assert user_row(database, "fred") is None
-    except sqlite3.OperationalError as error:  # nothing made at all: cancelled before the schema was needed
+    except sqlite3.DatabaseError as error:  # nothing made at all: cancelled before the schema was needed
         assert "no such table" in str(error) or "does not exist" in str(error)
 
 

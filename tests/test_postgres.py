@@ -304,6 +304,7 @@ def test_a_bad_database_url_stops_at_once_with_one_line_and_no_password(kind, co
 
 def test_backup_and_restore_on_postgresql_name_pg_dump_and_pg_restore_and_write_nothing(database, tmp_path):
     env = environment(DATABASE_URL=database)
+    todo.init_db(database)  # a site that has served: its tables are there to be left alone
     target = tmp_path / "todo.backup"
     result, _ = run_todo("backup", str(target), env=env)
     assert result.returncode != 0 and "pg_dump" in result.stderr, result
@@ -366,6 +367,7 @@ def test_copy_to_a_database_a_site_already_started_on(database, tmp_path):
     todo_py = [sys.executable, str(ROOT / "todo.py")]
     added = subprocess.run([*todo_py, "adduser", "alice"], input="long enough pw\n", text=True, env=env, timeout=60)
     assert added.returncode == 0
+    todo.create_app({"TODO_DATABASE": str(sqlite_file)})  # the SQLite site served: it has a key, browsers hold it
     todo.create_app({"DATABASE_URL": database})  # the first boot on PostgreSQL: schema and a key of its own
     moved = subprocess.run([*todo_py, "copy-to", database], env=env, capture_output=True, text=True, timeout=60)
     assert moved.returncode == 0, moved.stderr
