@@ -3,10 +3,11 @@
 Where does state live? Not in this process. A module global goes stale once read, is shared
 by every user, and differs in each worker process. So who you are travels with each request
 in a signed cookie, everything else lives in the database (SQLite, or PostgreSQL past one
-host) and is read fresh by every request, and every write takes the database's write lock
-before it reads: any number of threads, processes and hosts agree. Read it top to bottom:
-configuration, database, sessions and users, request safety, pages and actions, the app and
-the command line. The speed-ups come last.
+host) and is read fresh by every request, and every write locks what it reads before it
+reads it: any number of threads, processes, hosts and people sharing a list agree. Read it
+top to bottom: configuration, database, sessions and users, request safety, pages and
+actions, lists and lists shared, dates, accounts, the app and the command line, upgrades of
+older databases. The speed-ups come last.
 """
 
 import argparse
