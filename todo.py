@@ -885,7 +885,7 @@ def back_path(found):
     """Return the page the form came from: one of the list's filters and its page, or /today; never anywhere else."""
     path, _, page = form_field("back").partition("?page=")
     if path == "/today":
-        return path
+        return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
     if path not in {page_path(found["base"], suffix) for suffix in FILTERS}:
         return page_path(found["base"])
     return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
@@ -1388,14 +1388,22 @@ def describe_due(due, today, done=False):
 @login_required
 def today_page(user):
     """Show every not-done item due today or earlier, in every list the user owns or shares, earliest first."""
-    today = user_today(user)
+    if not WHOLE_NUMBER.fullmatch(page := request.query.get("page", "1")):
+        abort(404, "There is no such page.")
+    today, page = user_today(user), int(page)
     sql = """SELECT items.list_id, items.no, items.title, items.done, items.due, items.repeat, lists.name AS list_name
     FROM items JOIN lists ON lists.id = items.list_id
     WHERE items.done = 0 AND items.due <= ?
     AND (lists.owner_id = ? OR lists.id IN (SELECT list_id FROM members WHERE user_id = ?))
-    ORDER BY items.due, items.list_id, items.no LIMIT ?"""
-    items = get_db().execute(sql, (today.isoformat(), user["id"], user["id"], PAGE_SIZE + 1)).fetchall()
-    return render("today", items=items[:PAGE_SIZE], more=len(items) > PAGE_SIZE, today=today, describe=describe_due)
+    ORDER BY items.due, items.list_id, items.no LIMIT ? OFFSET ?"""
+    values = (today.isoformat(), user["id"], user["id"], PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+    items = get_db().execute(sql, values).fetchall()  # one more than a page: is there a next one?
+    if page > 1 and not items:  # past the end: typed, or its last items were just ticked off
+        return see_other("/today")
+    values = dict(items=items[:PAGE_SIZE], page=page, more=len(items) > PAGE_SIZE, path="/today")
+    return render(
+        "today", today=today, describe=describe_due, back="/today" if page == 1 else f"/today?page={page}", **values
+    )
 
 
 @bottle_app.post("/account/timezone")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from conftest import ROOT, database_environ, opened, post, register, sqlite_only
+from conftest import ROOT, database_environ, fill_items, opened, post, register, sqlite_only
 
 import todo
 
@@ -761,3 +761,19 @@ def test_both_exports_carry_due_and_repeat(alice):
         "due": "2028-02-29",
         "repeat": "",
     }
+
+
+def test_today_has_pages_of_500_and_every_item_is_on_one(alice, database):
+    """Over 500 items due: /today shows 500, links ?page=2 for the rest; ticking one off there comes back to it."""
+    fill_items(database, "alice", 501)
+    with opened(database) as db, todo.transaction(db):
+        db.execute("UPDATE items SET due = '2020-01-01'")
+    first = alice.get("/today")
+    assert first.text.count("data-no=") == 500 and 'href="/today?page=2"' in first.text
+    second = alice.get("/today?page=2")
+    assert re.findall(r'data-no="(\d+)"', second.text) == ["501"]
+    list_id = re.search(r'data-list="(\d+)"', second.text)[1]
+    answer = post(alice, f"/lists/{list_id}/items/501/toggle", back="/today?page=2")
+    assert answer.status_int == 303 and answer.headers["Location"] == "/today?page=2"
+    assert alice.get("/today?page=2").headers["Location"] == "/today"  # nothing left there: back to the first
+    assert alice.get("/today?page=x", expect_errors=True).status_int == 404

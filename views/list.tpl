@@ -93,15 +93,7 @@
       % end
     </ul>
     % if page > 1 or more:
-    <nav class="pages" aria-label="Pages">
-      % if page > 1:
-      <a href="{{path}}?page={{page - 1}}" rel="prev">Previous page</a>
-      % end
-      <span aria-current="page">Page {{page}}</span>
-      % if more:
-      <a href="{{path}}?page={{page + 1}}" rel="next">Next page</a>
-      % end
-    </nav>
+    % include("pages", page=page, more=more, path=path)
     % end
     % if not items:
     <p class="empty">{{"Nothing left to do." if path.endswith("/active") else "Nothing done yet."}}</p>

@@ -5,7 +5,7 @@
   % if items:
   <form class="list" method="post" action="/today">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-    <input type="hidden" name="back" value="/today">
+    <input type="hidden" name="back" value="{{back}}">
     <ul class="todo-list">
       % for item in items:
       % base, no, due = "/lists/" + str(item["list_id"]), item["no"], item["due"]
@@ -26,8 +26,8 @@
       </li>
       % end
     </ul>
-    % if more:
-    <p class="hint">The first {{len(items)}} are shown: mark some done to see the rest.</p>
+    % if page > 1 or more:
+    % include("pages", page=page, more=more, path=path)
     % end
   </form>
   % else:
