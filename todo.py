@@ -1803,7 +1803,8 @@ def set_aside_if_unusable(database):
     for suffix in ("", "-wal", "-shm"):  # a -wal of the damaged file must not be laid over the restored one
         if (part := Path(f"{database}{suffix}")).exists():
             part.rename(f"{aside}{suffix}")
-    print(f"restore: {database} could not be used; it is kept as {aside}")
+    # A site still running holds connections to the file set aside: only a restart opens the new one.
+    print(f"restore: {database} could not be used; it is kept as {aside}. Restart the site once this is done.")
 
 
 def copy_to(database, url):
