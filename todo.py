@@ -183,6 +183,10 @@ BEGIN_WRITE = {
     "sqlite": "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
     "postgres": "BEGIN;",
 }
+BEGIN_READ = {  # reads that must agree with each other: one snapshot from the first to the last
+    "sqlite": "BEGIN",  # deferred: in WAL, the first read fixes what the block sees, and no writer waits for it
+    "postgres": "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+}
 BEGIN_SCHEMA = {  # creating or upgrading the schema at start: the whole database, once
     "sqlite": "BEGIN IMMEDIATE;",  # foreign keys left off: an upgrade rebuilds tables
     "postgres": "BEGIN; SELECT pg_advisory_xact_lock(2026);",
@@ -328,6 +332,18 @@ def transaction(db):
         db.rollback()
         raise
     db.commit()
+
+
+@contextmanager
+def snapshot(db):
+    """Run the block's reads on one view of the database, whatever other requests commit meanwhile."""
+    db.execute(BEGIN_READ[engine(db)])
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.execute("COMMIT")
 
 
 def lock(db, what, key):
@@ -850,8 +866,8 @@ def error_page(error):
     return template("error", error=error, user=user, csrf_token=token, flash=None, signup_open=False)
 
 
-for status in (400, 403, 404, 405, 409, 413, 429, 500, 503):
-    bottle_app.error(status)(error_page)
+# What bottle_app.error(code) does for each code, without a loop variable left behind.
+bottle_app.error_handler.update(dict.fromkeys((400, 403, 404, 405, 409, 413, 429, 500, 503), error_page))
 
 
 @bottle_app.get("/static/<path:path>")
@@ -940,18 +956,36 @@ def filter_of(path):
     return next((suffix for suffix in FILTERS if suffix and path.endswith(suffix)), "")
 
 
-@bottle_app.get("/")
-@bottle_app.get("/active")
-@bottle_app.get("/completed")
-@bottle_app.get("/lists/<list_id:number>")
-@bottle_app.get("/lists/<list_id:number>/active")
-@bottle_app.get("/lists/<list_id:number>/completed")
-@login_required
-def list_page(user, list_id=None):
-    """Show a page of a list's items: all, not done, or done."""
+def list_page(user, list_id, suffix):
+    """Show a page of a list's items with one filter; its footer and its items are read in one snapshot."""
     if not WHOLE_NUMBER.fullmatch(page := request.query.get("page", "1")):
         abort(404, "There is no such page.")
-    return show_list(user, find_list(user, list_id, counts=True), filter_of(request.path), int(page))
+    with snapshot(get_db()):  # an add committed between the counts and the items would make them disagree
+        return show_list(user, find_list(user, list_id, counts=True), suffix, int(page))
+
+
+@bottle_app.get("/")
+@bottle_app.get("/lists/<list_id:number>")
+@login_required
+def all_items(user, list_id=None):
+    """Show a page of a list's items, done or not."""
+    return list_page(user, list_id, "")
+
+
+@bottle_app.get("/active")
+@bottle_app.get("/lists/<list_id:number>/active")
+@login_required
+def active_items(user, list_id=None):
+    """Show a page of a list's items not done."""
+    return list_page(user, list_id, "/active")
+
+
+@bottle_app.get("/completed")
+@bottle_app.get("/lists/<list_id:number>/completed")
+@login_required
+def completed_items(user, list_id=None):
+    """Show a page of a list's done items."""
+    return list_page(user, list_id, "/completed")
 
 
 def check_title(title):
@@ -1490,13 +1524,22 @@ def check_signup_open():
         abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
 
 
-@bottle_app.get("/login")
-@bottle_app.get("/register")
-def sign_in_form():
-    """Show the sign-in or the sign-up form."""
-    if (page := request.path.strip("/")) == "register":
-        check_signup_open()
+def sign_in_page(page):
+    """Show the sign-in (page="login") or the sign-up form (page="register"); the signed-in go to their list."""
     return see_other("/") if current_user() else render("login", page=page, error=None, username="")
+
+
+@bottle_app.get("/login")
+def login_form():
+    """Show the sign-in form."""
+    return sign_in_page("login")
+
+
+@bottle_app.get("/register")
+def register_form():
+    """Show the sign-up form, where sign-up is open."""
+    check_signup_open()
+    return sign_in_page("register")
 
 
 @bottle_app.post("/register")

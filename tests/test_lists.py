@@ -10,6 +10,8 @@ from datetime import datetime
 import pytest
 from conftest import PASSWORD, copy_session, login, opened, post, register
 
+import todo
+
 MISSING = 999_999  # a list id no test makes: "a list that does not exist"
 DEVICE_VALUE = re.compile(r"[A-Za-z0-9_-]{22}\.[0-9a-f]{64}")  # nonce.hex-signature, nothing else
 
@@ -782,3 +784,27 @@ def test_a_post_without_the_right_token_is_403_and_changes_nothing(
     assert answer.status_int == 403
     assert state(database) == before
     assert post(browser, path.format(id=groceries), **fields).status_int in (303, 400)  # with it, the form works
+
+
+def test_a_page_counts_and_shows_the_same_items_whatever_commits_between_its_reads(alice, database, monkeypatch):
+    """An add committed by another program between the page's counts and its items: the page agrees with itself."""
+    for title in ("one", "two"):
+        post(alice, "/items", title=title)
+    real_load_items = todo.load_items
+
+    def load_items_after_an_add_elsewhere(*args, **kwargs):
+        """Commit a third item from another connection just before the page reads its items."""
+        monkeypatch.setattr(todo, "load_items", real_load_items)  # once
+        with opened(database) as other, todo.transaction(other):
+            list_id = other.execute("SELECT first_list_id FROM users WHERE username = 'alice'").fetchone()[0]
+            todo.next_numbers(other, list_id, 1)
+            sql = "INSERT INTO items (list_id, no, title, created) VALUES (?, 3, 'meanwhile', '2026-01-01T00:00:00')"
+            other.execute(sql, (list_id,))
+        return real_load_items(*args, **kwargs)
+
+    monkeypatch.setattr(todo, "load_items", load_items_after_an_add_elsewhere)
+    page = alice.get("/")
+    shown = len(re.findall(r'data-no="\d+"', page.text))
+    counted = int(re.search(r"(\d+) items? left", page.text)[1])
+    assert shown == counted == 2, f"{shown} items shown, {counted} counted"
+    assert "meanwhile" in alice.get("/").text  # the next page sees it, counts included
