@@ -11,7 +11,8 @@ import time
 
 import bottle
 
-USERS = ("alice", "bob", "carol", "dave")
+# Sixteen users, as many as bench/demo_other_user.py sends at once.
+USERS = tuple("alice bob carol dave erin frank grace heidi ivan judy ken laura mike nina oscar peggy".split())
 ITEMS = {name: [f"{name}'s item {number}" for number in (1, 2, 3)] for name in USERS}
 
 current_user = None  # The mistake: one variable for the whole process and all its threads.
