@@ -801,7 +801,12 @@ def finish_request():
     """Close the request's database connection, add the protective headers, and log the request."""
     environ = request.environ
     if "todo.db" in environ:
-        environ.pop("todo.db").close()
+        db = environ.pop("todo.db")
+        # A request that failed may have left a statement half-read: its connection is not kept for the next.
+        if (sys.exc_info()[1] is not None or response.status_code >= 500) and isinstance(db, ReusedConnection):
+            db.discard()
+        else:
+            db.close()
     set_security_headers()
     if access_log.isEnabledFor(logging.INFO):  # e.g. `127.0.0.1 POST /items 303 41.8ms`
         # The path as it was sent, %-escaped, so that no path can forge a line.
@@ -1057,19 +1062,22 @@ def delete_item(user, list_id, no):
 @login_required
 def toggle(user, no, list_id=None):
     """Mark the item done (adding its next occurrence if it repeats), or not done again."""
-    with transaction(get_db()) as db:
-        # Ten clicks at once on four workers take turns on the list's lock: the first marks it
-        # done and adds the next occurrence; the done item has lost its repeat, so no other adds one.
-        found = locked_list(user, list_id)
-        sql = "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND no = ?"
-        item = db.execute(sql, (found["id"], no)).fetchone()
-        if item is None:
-            abort(404, f"This list has no item #{no}.")
-        sql = "UPDATE items SET done = 1 - done, repeat = CASE WHEN done = 0 THEN '' ELSE repeat END"
-        sql += " WHERE list_id = ? AND no = ?"  # marked done, it loses its repeat: done again, it adds nothing
-        db.execute(sql, (found["id"], no))
-        if not item["done"]:
-            add_next_occurrences(db, found["id"], [item], user_today(user))
+    try:
+        with transaction(get_db()) as db:
+            # Ten clicks at once on four workers take turns on the list's lock: the first marks it
+            # done and adds the next occurrence; the done item has lost its repeat, so no other adds one.
+            found = locked_list(user, list_id)
+            sql = "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND no = ?"
+            item = db.execute(sql, (found["id"], no)).fetchone()
+            if item is None:
+                abort(404, f"This list has no item #{no}.")
+            sql = "UPDATE items SET done = 1 - done, repeat = CASE WHEN done = 0 THEN '' ELSE repeat END"
+            sql += " WHERE list_id = ? AND no = ?"  # marked done, it loses its repeat: done again, it adds nothing
+            db.execute(sql, (found["id"], no))
+            if not item["done"]:
+                add_next_occurrences(db, found["id"], [item], user_today(user))
+    except ValueError as error:  # the next occurrence would pass the list's limit: nothing changed
+        return show_list(user, find_list(user, list_id), status=400, error=str(error))
     return see_other(back_path(found))
 
 
@@ -1130,16 +1138,20 @@ def edit(user, no, list_id=None):
 @login_required
 def toggle_all(user, list_id=None):
     """Mark every item done, or every item not done when all already are."""
-    with transaction(get_db()) as db:
-        found = locked_list(user, list_id)  # the count and the update see the same items: no member's change between
-        sql = "SELECT count(*) FROM items WHERE list_id = ? AND done = 0"
-        if not db.execute(sql, (found["id"],)).fetchone()[0]:
-            db.execute("UPDATE items SET done = 0 WHERE list_id = ?", (found["id"],))
-        else:  # all done: each repeating one adds its next occurrence, as its own toggle would
-            sql = "SELECT no, title, due, repeat FROM items WHERE list_id = ? AND done = 0 AND repeat <> '' ORDER BY no"
-            repeating = db.execute(sql, (found["id"],)).fetchall()
-            db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
-            add_next_occurrences(db, found["id"], repeating, user_today(user))
+    try:
+        with transaction(get_db()) as db:
+            found = locked_list(user, list_id)  # the count and the update see the same items: no change between
+            sql = "SELECT count(*) FROM items WHERE list_id = ? AND done = 0"
+            if not db.execute(sql, (found["id"],)).fetchone()[0]:
+                db.execute("UPDATE items SET done = 0 WHERE list_id = ?", (found["id"],))
+            else:  # all done: each repeating one adds its next occurrence, as its own toggle would
+                sql = "SELECT no, title, due, repeat FROM items WHERE list_id = ? AND done = 0 AND repeat <> ''"
+                sql += " ORDER BY no"  # their next occurrences take the list's next numbers in this order
+                repeating = db.execute(sql, (found["id"],)).fetchall()
+                db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
+                add_next_occurrences(db, found["id"], repeating, user_today(user))
+    except ValueError as error:  # the next occurrences would pass the list's limit: nothing changed
+        return show_list(user, find_list(user, list_id), status=400, error=str(error))
     return see_other(back_path(found))
 
 
@@ -1388,7 +1400,7 @@ def add_next_occurrences(db, list_id, done_items, today):
     following = [(item, next_due(item["due"], item["repeat"], today)) for item in done_items if item["repeat"]]
     following = [(item, due) for item, due in following if due]
     if following:
-        numbers = next_numbers(db, list_id, len(following))  # the list's next numbers, as for any add
+        numbers = next_numbers(db, list_id, len(following), settings()["max_items"])  # as for any add
         created = datetime.now(UTC).isoformat(timespec="seconds")
         db.executemany(
             "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1509,7 +1521,7 @@ def calendar(token):
         event.add("dtstamp", stamp)
         event.add("dtstart", date.fromisoformat(item["due"]))  # a date: DTSTART;VALUE=DATE, an all-day event
         event.add("summary", CONTROL_CHARACTERS.sub(" ", item["title"]))  # iCalendar's text may not hold them
-        event.add("description", f"#{item['no']} in {item['list_name']}")
+        event.add("description", CONTROL_CHARACTERS.sub(" ", f"#{item['no']} in {item['list_name']}"))
         events.add_component(event)
     response.content_type = "text/calendar; charset=utf-8"
     return events.to_ical()
@@ -1846,8 +1858,7 @@ def set_aside_if_unusable(database):
     for suffix in ("", "-wal", "-shm"):  # a -wal of the damaged file must not be laid over the restored one
         if (part := Path(f"{database}{suffix}")).exists():
             part.rename(f"{aside}{suffix}")
-    # A site still running holds connections to the file set aside: only a restart opens the new one.
-    print(f"restore: {database} could not be used; it is kept as {aside}. Restart the site once this is done.")
+    print(f"restore: {database} could not be used; it is kept as {aside}")
 
 
 def copy_to(database, url):
@@ -2050,10 +2061,18 @@ def reused_connection(path):
     # delete it, and the next request would rebuild it. Keyed by pid: never across a fork.
     key = (str(path), os.getpid(), threading.get_ident())
     db = idle_connections.pop(key, None)
+    try:
+        file = os.stat(path)
+        file = (file.st_dev, file.st_ino)  # which file: restore may have put a new one at the path
+    except OSError:
+        file = None
+    if db is not None and db.file != file:  # not the file at the path any more: opened anew, on the new one
+        db.discard()
+        db = None
     if db is None:
         # check_same_thread=False: used by one thread at a time, and closed by the main one as the process stops.
         db = connect(path, timeout=BUSY_TIMEOUT, factory=ReusedConnection, check_same_thread=False)
-        db.key = key
+        db.key, db.file = key, file
     return db
 
 
@@ -2066,11 +2085,15 @@ class ReusedConnection(sqlite3.Connection):
             self.rollback()
         idle_connections[self.key] = self
 
+    def discard(self):
+        """Really close the connection: it is not kept."""
+        sqlite3.Connection.close(self)
+
 
 def close_idle_connections():
     """Really close the connections this process keeps idle, as it stops."""
     for key in [key for key in idle_connections if key[1] == os.getpid()]:
-        sqlite3.Connection.close(idle_connections.pop(key))
+        idle_connections.pop(key).discard()
 
 
 idle_connections = {}  # (database, pid, thread): a connection between two requests; no data, no transaction

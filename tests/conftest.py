@@ -54,6 +54,13 @@ class TestApp(webtest.TestApp):
         return answer
 
 
+@pytest.fixture(autouse=True)
+def no_idle_connections_left():
+    """Close the SQLite connections this process keeps idle between requests once a test is done (3 files each)."""
+    yield
+    todo.close_idle_connections()
+
+
 @pytest.fixture
 def database(tmp_path):
     """Return this test's fresh database: a SQLite file's path, or on PostgreSQL a new database's URL."""

@@ -777,3 +777,16 @@ def test_today_has_pages_of_500_and_every_item_is_on_one(alice, database):
     assert answer.status_int == 303 and answer.headers["Location"] == "/today?page=2"
     assert alice.get("/today?page=2").headers["Location"] == "/today"  # nothing left there: back to the first
     assert alice.get("/today?page=x", expect_errors=True).status_int == 404
+
+
+def test_repeats_do_not_pass_the_lists_item_limit(make_app):
+    """TODO_MAX_ITEMS=3 and three daily items: marking them done would add a 4th, so it is a 400 and nothing changes."""
+    app = make_app(TODO_MAX_ITEMS="3")
+    register(app)
+    for title in ("water the plants", "walk", "read"):
+        assert post(app, "/items", title=title, due="2026-01-01", repeat="daily").status_int == 303
+    for path in ("/items/toggle-all", "/items/1/toggle"):
+        answer = post(app, path)
+        assert answer.status_int == 400 and "the most one list may hold" in answer.text, path
+    items = app.get("/export.json").json["items"]
+    assert [(item["no"], item["done"], item["repeat"]) for item in items] == [(n, False, "daily") for n in (1, 2, 3)]

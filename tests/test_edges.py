@@ -258,7 +258,9 @@ def test_copy_to_from_a_missing_sqlite_file_refuses_and_makes_nothing(database, 
 
 
 def test_a_title_with_control_characters_gives_a_calendar_without_them(alice, make_app):
-    """Title 'a\\x01b\\x1fc\\x7fd\\te': the .ics parses, and holds no control byte but CR, LF and TAB."""
+    """Title 'a\\x01b\\x1fc\\x7fd\\te' in the list 'Shop\\x01ping': the .ics parses, no control byte but CR LF TAB."""
+    first = alice.get("/export.json").json["lists"][0]["id"]
+    assert post(alice, f"/lists/{first}/rename", name="Shop\x01ping").status_int == 303
     answer = post(alice, "/items", title="a\x01b\x1fc\x7fd\te", due=date.today().isoformat())
     assert answer.status_int == 303, answer.status
     assert post(alice, "/account/calendar").status_int == 303

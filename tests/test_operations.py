@@ -248,3 +248,32 @@ def test_restore_works_whatever_state_the_live_file_is_in(tmp_path, damage):
     if damage != "missing":  # the damaged file is kept aside, not destroyed, and the output says where
         (aside,) = [path for path in tmp_path.glob("todo.db.damaged-*") if not path.name.endswith(("-wal", "-shm"))]
         assert str(aside) in done.stdout
+
+
+@sqlite_only  # `python todo.py restore` writes a SQLite file
+@pytest.mark.parametrize("damage", ["missing", "junk bytes"])
+def test_restore_over_a_lost_live_file_while_serving_needs_no_restart(tmp_path, damage):
+    """The live file deleted or overwritten under a running site: after restore every page shows the backup, and
+    an add answered afterwards is in the file, with no restart (no worker keeps the file that was there)."""
+    database, saved = tmp_path / "todo.db", tmp_path / "saved.db"
+    with running(todo_servers(1, "--threads", "2"), database) as urls:
+        alice = Browser()
+        alice.register(urls[0], "alice")
+        alice.post(urls[0], "/items", title="in the backup")
+        assert run_todo(database, "backup", str(saved)).returncode == 0
+        for title in ("lost", "with the file"):
+            alice.post(urls[0], "/items", title=title)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        if damage == "junk bytes":
+            database.write_bytes(os.urandom(8192))
+        restored = run_todo(database, "restore", str(saved))
+        assert restored.returncode == 0, restored.stderr
+        for _ in range(4):  # whichever thread answers
+            assert [item["title"] for item in alice.export(urls[0])] == ["in the backup"]
+        assert alice.post(urls[0], "/items", title="after the restore").status_code == 303
+    with sqlite3.connect(database) as db:
+        assert [row[0] for row in db.execute("SELECT title FROM items ORDER BY no")] == [
+            "in the backup",
+            "after the restore",
+        ]

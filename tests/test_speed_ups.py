@@ -9,6 +9,7 @@ from pathlib import Path
 import beaker.session
 import bottle
 import pytest
+import webtest
 from conftest import opened, post, register, sqlite_only
 
 import todo
@@ -166,3 +167,23 @@ def test_a_reused_connection_never_crosses_a_fork(database, monkeypatch):
     monkeypatch.undo()
     todo.close_idle_connections()
     assert not Path(f"{database}-wal").exists()  # the last connection closed: the WAL is folded in and removed
+
+
+@sqlite_only
+def test_a_failed_request_does_not_leave_its_connection_for_the_next(make_app, database, monkeypatch):
+    """A 500 may leave a statement half-read: its connection is closed, not kept idle for the next request."""
+    app = make_app()
+    register(app)
+    app.get("/")
+    (key,) = [key for key in todo.idle_connections if key[0] == str(database)]
+    kept = todo.idle_connections[key]
+
+    def broken(*args, **kwargs):
+        """Fail the way a bug would, after the page's first reads."""
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(todo, "show_list", broken)
+    plain = webtest.TestApp(app.app, cookiejar=app.cookiejar)  # conftest's would fail the test on the 500 itself
+    answer = plain.get("/", expect_errors=True)
+    assert answer.status_int == 500
+    assert todo.idle_connections.get(key) is not kept
