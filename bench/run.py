@@ -19,6 +19,10 @@ as one user, every add to the one list, and as 16 users, each adding to their ow
 PostgreSQL a write locks only its list's row, so adds to different lists need not wait). The
 server is DATABASE_URL's, or --postgres URL's; without one, the table says in one line that the
 PostgreSQL rows were skipped.
+
+Beside todo's 50-item list page and add, in one process and under `gunicorn -w 4`, it measures the
+same page and add in a by-the-book Flask peer (peer_flask.py, written the way Flask's tutorial
+writes flaskr), each right after todo's row, and gives todo ÷ peer in a second table.
 """
 
 import argparse
@@ -26,6 +30,7 @@ import atexit
 import os
 import platform
 import re
+import secrets
 import shutil
 import socket
 import sqlite3
@@ -36,7 +41,7 @@ import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -54,6 +59,8 @@ IMPORT_SCRATCH = Path(tempfile.mkdtemp(prefix="todo-bench-import-"))
 atexit.register(shutil.rmtree, IMPORT_SCRATCH, ignore_errors=True)
 os.environ["TODO_DATABASE"] = str(IMPORT_SCRATCH / "todo.db")
 sys.path.insert(0, str(ROOT))
+import peer_flask  # noqa: E402  (the Flask peer, beside this file)
+
 import todo as site  # noqa: E402  (as site: in run(), `todo` is the server)
 
 CONNECTIONS = 32  # wrk's open connections for every throughput row
@@ -158,6 +165,21 @@ def todo_server(name, workdir, database, gunicorn_workers=None):
     return Server(name, argv, workdir, env={**where, "TODO_MAX_ITEMS": str(MAX_ITEMS)}, ready_path="/healthz")
 
 
+def peer_server(name, workdir, database, gunicorn_workers=None):
+    """Return the Flask peer on a new SQLite file: waitress with 8 threads, or `gunicorn -w N`; its tables made now."""
+    app = peer_flask.create_app({"DATABASE": str(database)})
+    with app.app_context():  # the tutorial's `flask init-db`, in this process
+        peer_flask.init_db()
+        peer_flask.close_db()
+    if gunicorn_workers:
+        argv = ["gunicorn", "--no-control-socket", "-w", str(gunicorn_workers), "-b", "127.0.0.1:{port}"]
+        argv.append("peer_flask:create_app()")
+    else:
+        argv = [sys.executable, "peer_flask.py", "--port", "{port}"]
+    env = {"FLASK_DATABASE": str(database), "FLASK_SECRET_KEY": secrets.token_hex(16)}  # one key for all workers
+    return Server(name, argv, workdir, env=env, ready_path="/auth/login")
+
+
 def is_postgres(database):
     """Tell whether a database is a PostgreSQL URL (else it is a SQLite file's path)."""
     return str(database).startswith(("postgresql://", "postgres://"))
@@ -208,6 +230,71 @@ class User:
     def numbers(self):
         """Return the item numbers the export gives."""
         return [item["no"] for item in self.http.get(self.server.url + "/export.json").json()["items"]]
+
+
+class PeerUser:
+    """A signed-in user of a running Flask peer: registered, then signed in, as its tutorial does; the cookie wrk
+    sends (no form token: the tutorial has none)."""
+
+    def __init__(self, server, username):
+        self.server, self.http = server, requests.Session()
+        form = {"username": username, "password": "benchmark password"}
+        answer = self.http.post(server.url + "/auth/register", form, allow_redirects=False)
+        assert answer.status_code == 302, answer.text
+        answer = self.http.post(server.url + "/auth/login", form, allow_redirects=False)
+        assert answer.status_code == 302 and answer.headers["Location"] == "/", answer.text
+        self.cookie = "; ".join(f"{name}={value}" for name, value in self.http.cookies.items())
+        with closing(sqlite3.connect(server.env["FLASK_DATABASE"])) as db:
+            self.id = db.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()[0]
+
+
+def fill_peer(user, count):
+    """Give the peer's user `count` items, numbered 1..count, straight into its database."""
+    with closing(sqlite3.connect(user.server.env["FLASK_DATABASE"])) as db, db:
+        db.executemany(
+            "INSERT INTO items (user_id, no, title) VALUES (?, ?, ?)",
+            ((user.id, no, f"Item number {no}") for no in range(1, count + 1)),
+        )
+    answer = user.http.get(user.server.url + "/", allow_redirects=False)
+    assert answer.status_code == 200 and answer.text.count("Item number") == count, answer.status_code
+
+
+def peer_add_script(workdir, user):
+    """Return a wrk script that POSTs the peer's add form as the user."""
+    return lua_script(workdir, f"post-{user.server.name}-{user.id}", "POST", user.cookie, "title=Benchmark+item")
+
+
+def peer_ratios(ratios):
+    """Return the table of todo ÷ Flask peer: for each pair measured, the median of the runs' ratios (their range)."""
+    # In each run the peer's row is measured right after todo's, each right after a hello: the
+    # ratio of their × hello figures is the ratio of their requests per second at one moment.
+    cells = {}
+    for (what, deploy), (todo_label, peer_label) in PEER_PAIRS.items():
+        if todo_label in ratios and peer_label in ratios:
+            runs = [mine / theirs for mine, theirs in zip(ratios[todo_label], ratios[peer_label], strict=True)]
+            cells[what, deploy] = f"{statistics.median(runs):.2f} ({min(runs):.2f}-{max(runs):.2f})"
+    if not cells:
+        return []
+    deploys = ("one process (waitress, 8 threads)", "gunicorn -w 4")
+    heading = "| todo ÷ Flask peer, requests/s: median of the runs (lowest-highest) | "
+    lines = ["", heading + " | ".join(deploys) + " |", "|---|---:|---:|"]
+    for what in ("list page, 50 items", "add item"):
+        lines.append(f"| {what} | " + " | ".join(cells.get((what, deploy), "") for deploy in deploys) + " |")
+    return [*lines, ""]
+
+
+PEER_PAIRS = {  # (what, deploy): (todo's row, the peer's row)
+    ("list page, 50 items", "one process (waitress, 8 threads)"): (
+        "todo list page, 50 items",
+        "Flask peer list page, 50 items",
+    ),
+    ("add item", "one process (waitress, 8 threads)"): ("todo add item (POST, 303)", "Flask peer add item (POST, 302)"),
+    ("list page, 50 items", "gunicorn -w 4"): (
+        "todo list page, 50 items, gunicorn -w 4",
+        "Flask peer list page, 50 items, gunicorn -w 4",
+    ),
+    ("add item", "gunicorn -w 4"): ("todo add item, gunicorn -w 4", "Flask peer add item, gunicorn -w 4"),
+}
 
 
 def fill(database, user_id, count, first_other_user=None, others=0, per_other_user=1000):
@@ -508,13 +595,16 @@ def run(workdir, seconds, runs, postgres=None, only=None):
         "naive", ["gunicorn", "--no-control-socket", "-w", "4", "-b", "127.0.0.1:{port}", "seed_global:app"], workdir
     )
     manager = Server("manager", [python, "seed_manager.py"], workdir, env=manager_env, port=manager_port)
+    peer = peer_server("peer", workdir, workdir / "peer.db")
+    peer4 = peer_server("peer-gunicorn", workdir, workdir / "peer4.db", gunicorn_workers=4)
     shared = Server(
         "manager-gunicorn",
         ["gunicorn", "--no-control-socket", "-w", "4", "-b", "127.0.0.1:{port}", "seed_manager:app"],
         workdir,
         manager_env,
     )
-    with started(hello, todo, small, big, todo4, naive, manager, shared), ExitStack() as postgres_cleanup:
+    servers = (hello, todo, small, big, todo4, naive, manager, shared, peer, peer4)
+    with started(*servers), ExitStack() as postgres_cleanup:
         list50, list1000, adder, toggler = (User(todo, name) for name in ("list50", "list1000", "adder", "toggler"))
         fill(todo.env["TODO_DATABASE"], list50.id, 50)
         fill(todo.env["TODO_DATABASE"], list1000.id, 1000)
@@ -530,6 +620,11 @@ def run(workdir, seconds, runs, postgres=None, only=None):
         adder4, list50_4, list1000_4 = (User(todo4, name) for name in ("adder", "list50", "list1000"))
         fill(todo4.env["TODO_DATABASE"], list50_4.id, 50)
         fill(todo4.env["TODO_DATABASE"], list1000_4.id, 1000)
+        peer_list50, peer_adder, peer4_list50, peer4_adder = (
+            PeerUser(server, name) for server in (peer, peer4) for name in ("list50", "adder")
+        )
+        fill_peer(peer_list50, 50)
+        fill_peer(peer4_list50, 50)
 
         page, form = partial(page_script, workdir), partial(form_script, workdir)
         big_label = f"todo list page, 50 items; {ROWS_IN_BIG_DATABASE:,} other items in the database"
@@ -540,8 +635,10 @@ def run(workdir, seconds, runs, postgres=None, only=None):
         rows = [
             ("bare waitress hello (the ceiling)", hello.url + "/", None),
             ("todo list page, 50 items", todo.url + "/", page(list50)),
+            ("Flask peer list page, 50 items", peer.url + "/", page(peer_list50)),
             ("todo shared list's page, 50 items, as its member (/lists/<id>)", todo.url + shared_path, page(member50)),
             ("todo add item (POST, 303)", todo.url + "/items", form(adder, "&title=Benchmark+item")),
+            ("Flask peer add item (POST, 302)", peer.url + "/items", peer_add_script(workdir, peer_adder)),
             ("todo toggle (POST, 303)", todo.url + "/items/1/toggle", form(toggler)),
             ("todo list page, 1,000 items", todo.url + "/", page(list1000)),
             (small_label, small.url + "/", page(small_user)),
@@ -549,7 +646,9 @@ def run(workdir, seconds, runs, postgres=None, only=None):
             (naive_label, naive.url + "/", None),
             (manager_label, shared.url + "/", None),
             (add4_label, todo4.url + "/items", form(adder4, "&title=Benchmark+item")),
+            ("Flask peer add item, gunicorn -w 4", peer4.url + "/items", peer_add_script(workdir, peer4_adder)),
             ("todo list page, 50 items, gunicorn -w 4", todo4.url + "/", page(list50_4)),
+            ("Flask peer list page, 50 items, gunicorn -w 4", peer4.url + "/", page(peer4_list50)),
             ("todo list page, 1,000 items, gunicorn -w 4", todo4.url + "/", page(list1000_4)),
         ]
         if postgres:  # last, after the SQLite rows
@@ -602,6 +701,7 @@ def run(workdir, seconds, runs, postgres=None, only=None):
         f"Each figure: the median of {runs} runs of {seconds:g} s with wrk over loopback; each ratio is to the "
         "hello measured just before that row.",
     ]
+    lines += peer_ratios(ratios)
     if small_label in rates and big_label in rates:
         slowdown = statistics.median(rates[small_label]) / statistics.median(rates[big_label])
         versus = f"List page with {ROWS_IN_BIG_DATABASE:,} other items vs 1,000"
