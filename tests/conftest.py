@@ -64,13 +64,22 @@ def no_idle_connections_left():
 @pytest.fixture
 def database(tmp_path):
     """Return this test's fresh database: a SQLite file's path, or on PostgreSQL a new database's URL."""
+    with fresh_database(tmp_path) as database:
+        yield database
+
+
+@contextmanager
+def fresh_database(directory):
+    """Yield a new, empty database of this run's engine: directory/todo.db, or a PostgreSQL database dropped after."""
     if not POSTGRES:
-        yield tmp_path / "todo.db"
+        yield directory / "todo.db"
         return
     url = new_postgres_database()
-    yield url
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
+    try:
+        yield url
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
 
 
 def new_postgres_database():

@@ -11,19 +11,17 @@ revocation by replacing the secret.
 import sqlite3
 import time
 
-import psycopg
 import pytest
 from conftest import (
     PASSWORD,
-    POSTGRES,
     TestApp,
     cookie_data,
     copy_session,
     database_environ,
     forge_cookie,
+    fresh_database,
     json_payload,
     login,
-    new_postgres_database,
     opened,
     post,
     register,
@@ -49,13 +47,8 @@ def site(database, secret_key=None):
 @pytest.fixture
 def other_database(tmp_path):
     """Return a second fresh database of this run's engine, for a second site (dropped afterwards)."""
-    if not POSTGRES:
-        yield tmp_path / "other" / "todo.db"
-        return
-    url = new_postgres_database()
-    yield url
-    with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
+    with fresh_database(tmp_path / "other") as database:
+        yield database
 
 
 def browser(app):

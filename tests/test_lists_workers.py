@@ -14,8 +14,8 @@ from conftest import (
     POSTGRES,
     Browser,
     csrf_of,
+    fresh_database,
     login,
-    new_postgres_database,
     opened,
     post,
     register,
@@ -26,20 +26,6 @@ from conftest import (
 import todo
 
 postgres_only = pytest.mark.skipif(not POSTGRES, reason="SQLite has one writer by design")
-
-
-@contextmanager
-def fresh_database(directory):
-    """Yield a new, empty database of this run's engine: directory/todo.db, or a PostgreSQL database dropped after."""
-    if not POSTGRES:
-        yield directory / "todo.db"
-        return
-    url = new_postgres_database()
-    try:
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -5,37 +5,21 @@ import sqlite3
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 from conftest import (
-    POSTGRES,
     Browser,
     csrf_of,
     forge_cookie,
+    fresh_database,
     json_payload,
-    new_postgres_database,
     opened,
     running,
     todo_servers,
 )
-
-
-@contextmanager
-def fresh_database(directory):
-    """Yield a new, empty database of this run's engine: directory/todo.db, or a PostgreSQL database dropped after."""
-    if not POSTGRES:
-        yield directory / "todo.db"
-        return
-    url = new_postgres_database()
-    try:
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1].split("?")[0]}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
