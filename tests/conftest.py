@@ -191,6 +191,18 @@ def post(app, path, **fields):
     return app.post(path, {"csrf_token": token, **fields}, expect_errors=True)
 
 
+def new_list(app, name="Groceries"):
+    """Make a list through the form; return its id, read from the 303's Location."""
+    answer = post(app, "/lists", name=name)
+    assert answer.status_int == 303, answer.text
+    return int(re.fullmatch(r"/lists/(\d+)", answer.headers["Location"]).group(1))
+
+
+def share(app, list_id, username):
+    """Share the app's user's list with another account through the owner's form."""
+    assert post(app, f"/lists/{list_id}/members", username=username).status_int == 303
+
+
 @pytest.fixture
 def alice(app):
     """Return the app signed in as a new user, alice."""
@@ -330,6 +342,17 @@ class Browser:
     def post(self, url, path, **fields):
         """POST a form with the session's token; redirects are not followed."""
         return self.http.post(url + path, {"csrf_token": self.token(url), **fields}, allow_redirects=False)
+
+    def new_list(self, url, name):
+        """Make a list through the form; return its id, read from the answer's Location."""
+        answer = self.post(url, "/lists", name=name)
+        assert answer.status_code == 303, answer.text
+        return int(re.fullmatch(r"/lists/(\d+)", answer.headers["Location"]).group(1))
+
+    def share(self, url, list_id, username):
+        """Share the list with the account through the owner's form."""
+        answer = self.post(url, f"/lists/{list_id}/members", username=username)
+        assert answer.status_code == 303, answer.text
 
     def export(self, url):
         """Return the user's items as the export gives them."""

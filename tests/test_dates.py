@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from conftest import ROOT, database_environ, fill_items, opened, post, register, sqlite_only
+from conftest import ROOT, database_environ, fill_items, new_list, opened, post, register, share, sqlite_only
 
 import todo
 
@@ -73,18 +73,6 @@ def set_timezone(app, zone):
     """Choose the user's time zone on the account page."""
     answer = post(app, "/account/timezone", timezone=zone)
     assert answer.status_int == 303 and answer.headers["Location"].endswith("/account"), answer.text
-
-
-def new_list(app, name):
-    """Make a list through the form; return its id."""
-    answer = post(app, "/lists", name=name)
-    assert answer.status_int == 303
-    return int(answer.headers["Location"].rsplit("/", 1)[1])
-
-
-def share(app, list_id, username):
-    """Share the app's user's list with another account."""
-    assert post(app, f"/lists/{list_id}/members", username=username).status_int == 303
 
 
 def user(make_app, username, zone=None):

@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 
 import pytest
-from conftest import PASSWORD, copy_session, login, opened, post, register
+from conftest import PASSWORD, copy_session, login, new_list, opened, post, register
 
 import todo
 
@@ -54,13 +54,6 @@ def list_names(app):
 def textarea(page):
     """Return what the page's textarea holds, unescaped."""
     return html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", page.text, re.S).group(1))
-
-
-def new_list(app, name="Groceries"):
-    """Make a list through the form; return its id, read from the 303's Location."""
-    answer = post(app, "/lists", name=name)
-    assert answer.status_int == 303, answer.text
-    return int(re.fullmatch(r"/lists/(\d+)", answer.headers["Location"]).group(1))
 
 
 def add(app, base, *titles):

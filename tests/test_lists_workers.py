@@ -1,6 +1,5 @@
 """Shared lists on real processes: every worker reads who shares a list, and its counter, from the database."""
 
-import re
 import threading
 import time
 from collections import Counter
@@ -35,19 +34,6 @@ def four_workers(tmp_path_factory):
         yield urls, database
 
 
-def new_list(browser, url, name):
-    """Make a list through the form and return its id, read from the answer's Location."""
-    answer = browser.post(url, "/lists", name=name)
-    assert answer.status_code == 303, answer.text
-    return int(re.fullmatch(r"/lists/(\d+)", answer.headers["Location"]).group(1))
-
-
-def share(browser, url, list_id, username):
-    """Share the list with the account through the owner's form."""
-    answer = browser.post(url, f"/lists/{list_id}/members", username=username)
-    assert answer.status_code == 303, answer.text
-
-
 def list_items(browser, url, list_id):
     """Return the list's items as its export gives them."""
     answer = browser.http.get(f"{url}/lists/{list_id}/export.json")
@@ -61,8 +47,8 @@ def test_two_members_adding_at_once_on_four_workers_get_numbers_1_to_100(four_wo
     alice, bob = Browser(), Browser()
     alice.register(urls[0], "alice1")
     bob.register(urls[1], "bob1")
-    list_id = new_list(alice, urls[0], "Shopping")
-    share(alice, urls[0], list_id, "bob1")
+    list_id = alice.new_list(urls[0], "Shopping")
+    alice.share(urls[0], list_id, "bob1")
     senders = [(browser, browser.token(urls[0]), dict(browser.http.cookies)) for browser in (alice, bob)]
     start = threading.Barrier(20)
 
@@ -96,9 +82,9 @@ def test_a_member_removed_on_one_worker_is_out_at_his_next_request_on_another(fo
     alice, bob = Browser(), Browser()
     alice.register(url_a, "alice2")
     bob.register(url_b, "bob2")
-    list_id = new_list(alice, url_a, "Plans")
+    list_id = alice.new_list(url_a, "Plans")
     assert alice.post(url_a, f"/lists/{list_id}/items", title="alice's plan").status_code == 303
-    share(alice, url_a, list_id, "bob2")
+    alice.share(url_a, list_id, "bob2")
     page = bob.http.get(f"{url_b}/lists/{list_id}")
     assert page.status_code == 200 and "alice&#039;s plan" in page.text
     token = bob.token(url_b)  # the form bob has on his screen, loaded from worker B
@@ -123,9 +109,9 @@ def test_a_list_deleted_on_one_worker_is_gone_at_a_members_next_request_on_anoth
     alice, bob = Browser(), Browser()
     alice.register(url_a, "alice3")
     bob.register(url_b, "bob3")
-    list_id = new_list(alice, url_a, "Party")
+    list_id = alice.new_list(url_a, "Party")
     assert alice.post(url_a, f"/lists/{list_id}/items", title="balloons").status_code == 303
-    share(alice, url_a, list_id, "bob3")
+    alice.share(url_a, list_id, "bob3")
     page = bob.http.get(f"{url_b}/lists/{list_id}")
     assert page.status_code == 200 and "balloons" in page.text
     token = bob.token(url_b)

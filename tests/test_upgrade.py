@@ -212,13 +212,6 @@ def test_a_restart_on_the_upgraded_database_upgrades_nothing_again(name, databas
 # --- Backup and restore (SQLite's commands) -------------------------------------
 
 
-def new_list(browser, url, name):
-    """Make a list through the form; return its id, read from the answer's Location."""
-    answer = browser.post(url, "/lists", name=name)
-    assert answer.status_code == 303, answer.text
-    return int(re.fullmatch(r"/lists/(\d+)", answer.headers["Location"]).group(1))
-
-
 def add(browser, url, list_id, title):
     """Add an item to the list through the form; insist it was added."""
     assert browser.post(url, f"/lists/{list_id}/items", title=title).status_code == 303
@@ -235,7 +228,7 @@ def list_export(browser, url, list_id):
 def share_a_list(url):
     """On an upgraded site, alice makes Groceries (#1, #2), shares it with bob, who adds #3; return ids, browsers."""
     alice, bob = signed_in(url, "alice"), signed_in(url, "bob")
-    groceries = new_list(alice, url, "Groceries")
+    groceries = alice.new_list(url, "Groceries")
     add(alice, url, groceries, "apples")
     add(alice, url, groceries, "pears")
     assert alice.post(url, f"/lists/{groceries}/members", username="bob").status_code == 303
@@ -265,7 +258,7 @@ def test_backup_then_restore_of_an_upgraded_site_brings_back_its_lists_members_a
         add(alice, urls[1], groceries, "after the backup")  # #4, undone by the restore
         assert alice.post(urls[1], f"/lists/{groceries}/members/remove", username="bob").status_code == 303
         assert alice.post(urls[1], "/items", title="after the backup").status_code == 303  # alice's next_no
-        new_list(alice, urls[1], "Made after the backup")
+        alice.new_list(urls[1], "Made after the backup")
         assert bob.http.get(f"{urls[1]}/lists/{groceries}").status_code == 404
 
         restored = run_todo(database, "restore", str(saved))
@@ -310,7 +303,7 @@ def test_copy_to_carries_lists_members_numbering_and_ids_to_postgresql(name, dat
     alice_next = record["users"][0]["next_no"]
     with running(todo_servers(1), sqlite_file) as (url,):
         alice, bob, groceries, first_list = share_a_list(url)
-        gone = new_list(alice, url, "Gone")  # the last list id SQLite gave; deleted, and never to be given again
+        gone = alice.new_list(url, "Gone")  # the last list id SQLite gave; deleted, and never to be given again
         assert alice.post(url, f"/lists/{gone}/delete").status_code == 303
         on_sqlite = [(found["id"], found["name"]) for found in alice.http.get(url + "/export.json").json()["lists"]]
     names = ["To do", *fixture_list_names(record, "alice"), "Groceries"]
@@ -328,7 +321,7 @@ def test_copy_to_carries_lists_members_numbering_and_ids_to_postgresql(name, dat
         assert list_export(alice, urls[0], groceries)[2][-1] == (4, "bob's second")
         assert alice.post(urls[0], "/items", title="on PostgreSQL").status_code == 303
         assert exported(alice.export(urls[1]))[-1] == {"no": alice_next, "title": "on PostgreSQL", "done": False}
-        assert new_list(alice, urls[0], "Made on PostgreSQL") > gone
+        assert alice.new_list(urls[0], "Made on PostgreSQL") > gone
         Browser().register(urls[1], "newcomer")
     with opened(database) as db:
         newcomer = db.execute("SELECT id, first_list_id FROM users WHERE username = 'newcomer'").fetchone()
