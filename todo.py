@@ -995,10 +995,15 @@ def completed_items(user, list_id=None):
 
 def check_title(title):
     """Return why a (trimmed) title cannot be used, or None."""
-    if not title:
-        return "An item needs a title."
-    if len(title) > MAX_TITLE:
-        return f"A title has at most {MAX_TITLE} characters (this one has {len(title)})."
+    return check_text(title, "An item needs a title.", "A title", MAX_TITLE)
+
+
+def check_text(text, missing, what, most):
+    """Return why a trimmed text cannot be used (`missing` when empty, too long past `most` characters), or None."""
+    if not text:
+        return missing
+    if len(text) > most:
+        return f"{what} has at most {most} characters (this one has {len(text)})."
     return None
 
 
@@ -1077,7 +1082,7 @@ def toggle(user, no, list_id=None):
             if not item["done"]:
                 add_next_occurrences(db, found["id"], [item], user_today(user))
     except ValueError as error:  # the next occurrence would pass the list's limit: nothing changed
-        return show_list(user, find_list(user, list_id), status=400, error=str(error))
+        return show_list(user, find_list(user, list_id, counts=True), status=400, error=str(error))
     return see_other(back_path(found))
 
 
@@ -1151,7 +1156,7 @@ def toggle_all(user, list_id=None):
                 db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
                 add_next_occurrences(db, found["id"], repeating, user_today(user))
     except ValueError as error:  # the next occurrences would pass the list's limit: nothing changed
-        return show_list(user, find_list(user, list_id), status=400, error=str(error))
+        return show_list(user, find_list(user, list_id, counts=True), status=400, error=str(error))
     return see_other(back_path(found))
 
 
@@ -1227,11 +1232,7 @@ def lists_page(user):
 
 def check_list_name(name):
     """Return why a (trimmed) list name cannot be used, or None."""
-    if not name:
-        return "A list needs a name."
-    if len(name) > MAX_LIST_NAME:
-        return f"A list's name has at most {MAX_LIST_NAME} characters (this one has {len(name)})."
-    return None
+    return check_text(name, "A list needs a name.", "A list's name", MAX_LIST_NAME)
 
 
 @bottle_app.post("/lists")
