@@ -2,18 +2,21 @@
 
 Where does state live? Not in this process. A module global goes stale once read, is shared
 by every user, and differs in each worker process. So who you are travels with each request
-in a signed cookie, everything else lives in the database (SQLite, or PostgreSQL past one
-host) and is read fresh by every request, and every write locks what it reads before it
-reads it: any number of threads, processes, hosts and people sharing a list agree. Read it
-top to bottom: configuration, database, sessions and users, request safety, pages and
-actions, lists and lists shared, dates, accounts, the app and the command line, upgrades of
-older databases. The speed-ups come last.
+in a signed cookie; everything else lives in the database and is read fresh by every request;
+and every write is one transaction that holds the lock on what it depends on. Any number of
+threads, processes, hosts and people sharing a list then agree.
+
+It reads in parts, each begun by a banner line `# --- `:
+  1. The lesson, in the first 500 lines: the settings, the SQLite database, the signed-cookie
+     session and the current user, a list's page and the add: every place state lives.
+  2. The rest of the site: request safety, a list's other pages, lists shared, dates, accounts.
+  3. Running it: the WSGI app, serving and stopping, the commands.
+  4. PostgreSQL, past one host: all it needs, reached from part 1 through connect() alone.
+  5. Upgrades of older databases.
+  6. The speed-ups, last: each reached by its name, none needed to follow the parts above.
 """
 
-import argparse
-import ctypes
 import functools
-import getpass
 import hashlib
 import hmac
 import json
@@ -21,10 +24,8 @@ import logging
 import os
 import re
 import secrets
-import signal
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 import zoneinfo
@@ -41,23 +42,19 @@ from beaker.session import CookieSession
 from bottle import HTTPError, HTTPResponse, abort, request, response
 from dateutil.relativedelta import relativedelta
 
-# --- Configuration ---------------------------------------------------------
-# Constants, and the settings read from the environment when an app is made.
-# None of them changes while the process runs: they are not data.
+# --- Part 1, the lesson: where state lives ----------------------------------
+
+# -- Settings --
+# Constants, and the settings read from the environment when an app is made. None of them
+# changes while the process runs: they are not data, so each worker may hold its own copy.
 
 ROOT = Path(__file__).resolve().parent  # every path starts here, never at the working directory
 DEFAULT_DATABASE = ROOT / "data" / "todo.db"
 VIEWS, STATIC = (str(ROOT / "views"),), ROOT / "static"
 MAX_BODY = 64 * 1024  # bytes; anything bigger is refused with 413
 MAX_TITLE = 500  # characters, after trimming
-MAX_LIST_NAME = 100  # characters, after trimming
 NO_SUCH_LIST = "There is no such list, or it is not shared with you."  # the same words either way
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
-PASSWORD_MIN, PASSWORD_MAX = 8, 1024  # characters
 SESSION_LIFETIME = 30 * 24 * 3600  # seconds, absolute: a sign-in lasts this long at most
-DEVICE_LIFETIME = 400 * 24 * 3600  # seconds a browser stays known as one the user signs in from
-DEVICE_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")  # a device cookie's random id: secrets.token_urlsafe(16)
-LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW = 10, 15 * 60  # failed sign-ins per username, seconds: then 429
 FILTERS = {"": (0, 1), "/active": (0, 0), "/completed": (1, 1)}  # a list's pages: the values of `done` each shows
 PAGE_SIZE = 500  # items on one list page; ?page=2 and on show the rest
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # 1 to 999,999,999: a ?page=, a number setting
@@ -72,7 +69,7 @@ def read_config(environ):
     url = environ.get("DATABASE_URL")  # PostgreSQL, past one host; else the SQLite file
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise SystemExit("todo: DATABASE_URL must be a PostgreSQL URL: postgresql://user:password@host/name")
-    numbers = {"TODO_POOL_SIZE": "8", "TODO_MAX_ITEMS": "10000"}  # PostgreSQL connections a process, items a user
+    numbers = {"TODO_POOL_SIZE": "8", "TODO_MAX_ITEMS": "10000"}  # PostgreSQL connections a process, items a list
     for name, default in numbers.items():
         numbers[name] = environ.get(name) or default
         if not WHOLE_NUMBER.fullmatch(numbers[name]):
@@ -84,35 +81,32 @@ def read_config(environ):
         "database": url or Path(environ.get("TODO_DATABASE") or DEFAULT_DATABASE).resolve(),
         "timezone": timezone,  # "today" for users who have not chosen a time zone
         "pool_size": int(numbers["TODO_POOL_SIZE"]),
-        "secret_key": environ.get("TODO_SECRET_KEY") or None,
+        "secret_key": environ.get("TODO_SECRET_KEY") or None,  # the site's key, which signs every cookie
         "signup": signup,
         "secure_cookies": environ.get("TODO_SECURE_COOKIES") == "1",
         "max_items": int(numbers["TODO_MAX_ITEMS"]),
     }
 
 
-@functools.cache  # the names in the time-zone database: the same for the life of the process, not data
-def time_zones():
-    """Return the IANA time-zone names this machine knows (from the tzdata package where the system has none)."""
-    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})  # not places
+def config():
+    """Return the settings of the app serving this request: they travel with it (see create_app)."""
+    return request.environ["todo.config"]
 
 
-def settings():
-    """Return the settings of the app serving this request (see create_app)."""
-    return request.environ["todo.settings"]
-
-
-# --- Database --------------------------------------------------------------
-# The database is the only place data lives: a SQLite file, or PostgreSQL when
-# DATABASE_URL is set. Every request has its own connection for its duration,
-# so every read sees what any worker (on any host) has committed: nothing is
-# read once and kept. Every write takes the one write lock *before* reading
-# (SQLite's BEGIN IMMEDIATE; on PostgreSQL an advisory lock every writer takes
-# first), so two workers can never both read "the next number is 7" and both
-# write #7. The SQL is written once for both; the few differences stand here.
+# -- The database --
+# The database is the only place data lives. Each request has a connection of its own
+# (get_db), so every read sees what any worker has committed: nothing is read once and kept.
+# Two defences keep concurrent writes right, each against its own race:
+# - A number taken in one statement. The naive add reads `SELECT max(no) + 1`, then INSERTs:
+#   two workers both read 6 and both write #7 (bench/demo_workers.py shows it with a global
+#   counter). add_item's counter is one `UPDATE ... RETURNING`: it takes the number and holds
+#   the lock until COMMIT, so the next add, on any worker, waits and then gets #8.
+# - The write lock taken *before* the read, where a write depends on what it reads first
+#   (mark all done counts the items; the sign-in throttle counts failures): transaction()
+#   begins with SQLite's BEGIN IMMEDIATE, so no other write comes between the read and the write.
 
 SCHEMA_VERSION = 3  # 1: items numbered per user; 2: lists shared with members, numbered per list; 3: dates
-SQLITE_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: an old cookie cannot name a later account
     username TEXT NOT NULL UNIQUE COLLATE NOCASE, password_hash TEXT NOT NULL, created TEXT NOT NULL,
@@ -145,188 +139,43 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS login_failures_by_username ON login_failures (username, at);
 """
-POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,  -- a sequence: never reused, even after a rollback
-    username TEXT NOT NULL, password_hash TEXT NOT NULL, created TEXT NOT NULL,
-    session_secret TEXT NOT NULL, first_list_id BIGINT, timezone TEXT, calendar_hash TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS users_by_calendar ON users (calendar_hash);
-CREATE UNIQUE INDEX IF NOT EXISTS users_by_name ON users (lower(username));  -- one account per spelling
-CREATE TABLE IF NOT EXISTS lists (
-    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    owner_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE, name TEXT NOT NULL, created TEXT NOT NULL,
-    last_item_no BIGINT NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS lists_by_owner ON lists (owner_id);
-CREATE TABLE IF NOT EXISTS members (
-    list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
-    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    PRIMARY KEY (list_id, user_id)
-);
-CREATE INDEX IF NOT EXISTS members_by_user ON members (user_id);
-CREATE TABLE IF NOT EXISTS items (
-    list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
-    no BIGINT NOT NULL, title TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
-    due TEXT, repeat TEXT NOT NULL DEFAULT '', PRIMARY KEY (list_id, no)
-);
-CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
-CREATE INDEX IF NOT EXISTS login_failures_by_username ON login_failures (username, at);
-"""
-# How a write transaction begins, and what it locks before it reads. SQLite has one
-# writer at a time: BEGIN IMMEDIATE takes the whole file's write lock at once, so
-# nothing more is needed. PostgreSQL lets writers on different rows run together:
-# a write locks only what it depends on, the list's row or the username, so adds to
-# two lists never wait for each other, on any host.
-BEGIN_WRITE = {
-    "sqlite": "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE;",
-    "postgres": "BEGIN;",
-}
-BEGIN_READ = {  # reads that must agree with each other: one snapshot from the first to the last
-    "sqlite": "BEGIN",  # deferred: in WAL, the first read fixes what the block sees, and no writer waits for it
-    "postgres": "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-}
-BEGIN_SCHEMA = {  # creating or upgrading the schema at start: the whole database, once
-    "sqlite": "BEGIN IMMEDIATE;",  # foreign keys left off: an upgrade rebuilds tables
-    "postgres": "BEGIN; SELECT pg_advisory_xact_lock(2026);",
-}
-TABLES = {  # the names of the tables that exist
-    "sqlite": "SELECT name FROM sqlite_schema WHERE type = 'table'",
-    "postgres": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
-}
-LOCK = {
-    "sqlite": {"list": None, "name": None},  # already held: BEGIN IMMEDIATE
-    "postgres": {
-        "list": "SELECT 1 FROM lists WHERE id = ? FOR UPDATE",  # held until COMMIT or ROLLBACK
-        "name": "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-    },
-}
 
 
-def connect(database, timeout=10, **options):
+class SQLiteConnection(sqlite3.Connection):
+    """A connection to the SQLite file. PostgreSQL's (part 4) answers to the same names in its own words."""
+
+    schema = SCHEMA
+    begin_write = "BEGIN IMMEDIATE"  # the whole file's one write lock, from the first statement
+    begin_read = "BEGIN"  # deferred: in WAL mode the first read fixes what the block sees, and no writer waits
+    begin_schema = "BEGIN EXCLUSIVE"  # creating or upgrading the schema at start: the whole database, once
+    list_tables = "SELECT name FROM sqlite_schema WHERE type = 'table'"
+
+    def lock(self, what, key):
+        """Lock the list or the username a write reads first: nothing to do, as BEGIN IMMEDIATE holds the file."""
+
+    def wait_for_locks(self, seconds):
+        """Set how long a statement waits for another connection's lock before it fails as busy."""
+        self.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
+
+def connect(database, timeout=10, factory=SQLiteConnection, **options):
     """Open a connection that writes only in explicit transactions, waiting `timeout` seconds for a lock."""
-    if not isinstance(database, Path):
-        import psycopg  # only where PostgreSQL is used: it costs a process 13 MiB
-
-        with as_sqlite3_errors(database):
-            return PostgresConnection(psycopg.connect(database, **postgres_options(timeout)))
-    # isolation_level=None: Python's sqlite3 must not open transactions behind
-    # our back (its deferred BEGIN loses updates under several processes).
-    db = sqlite3.connect(database, timeout=timeout, isolation_level=None, **options)
+    if not isinstance(database, Path):  # a postgresql:// URL (part 4): the one way in to the second engine
+        return connect_postgres(database, timeout)
+    # isolation_level=None: Python's sqlite3 must not open transactions behind our back (its
+    # deferred BEGIN lets two workers read the same row, then one of them fails to write).
+    db = sqlite3.connect(database, timeout=timeout, isolation_level=None, factory=factory, **options)
     db.row_factory = sqlite3.Row
+    db.execute("PRAGMA foreign_keys = ON")  # REFERENCES enforced: SQLite's default leaves them unchecked
+    db.execute("PRAGMA synchronous = NORMAL")  # WAL: no fsync a commit; a power cut may undo the last, never break it
     return db
 
 
-def postgres_options(timeout):
-    """Return psycopg's settings for a connection that answers like sqlite3's, waiting `timeout` s for a lock."""
-    # A server that stops answering (a failover, a dead host) is noticed in seconds, not left to hang a thread.
-    alive = {"connect_timeout": 3, "tcp_user_timeout": 3000, "keepalives_idle": 5, "keepalives_interval": 1}
-    wait = {"options": f"-c lock_timeout={timeout * 1000}"}
-    return {"autocommit": True, "row_factory": PostgresRow.factory, **wait, **alive}
-
-
 @contextmanager
-def as_sqlite3_errors(url=""):
-    """Raise psycopg's errors as sqlite3's of the same DB-API kind, so the rest of the code knows one family."""
-    import psycopg
-
+def transaction(db, begin=None):
+    """Run the block as one write transaction, holding the write lock from its first statement."""
     try:
-        yield
-    except psycopg.Error as error:
-        if isinstance(error, psycopg.IntegrityError):
-            kind = sqlite3.IntegrityError
-        elif isinstance(error, (psycopg.OperationalError, psycopg.InternalError)):  # down, busy, full, read-only
-            kind = sqlite3.OperationalError
-        else:
-            kind = sqlite3.DatabaseError
-        translated = kind(one_line(error, url))
-        translated.sqlstate = error.sqlstate  # PostgreSQL's code for it, None when it does not answer
-        raise translated from error
-
-
-class PostgresConnection:
-    """A psycopg connection used like sqlite3's: ? placeholders, rows read by position or name, sqlite3's errors."""
-
-    def __init__(self, connection, pool=None):
-        self.connection, self.pool = connection, pool
-
-    def execute(self, sql, values=()):
-        """Run one statement; ? stands for each value, as in SQLite."""
-        with as_sqlite3_errors():
-            return self.connection.execute(postgres_sql(sql), values)
-
-    def executemany(self, sql, rows):
-        """Run one statement for each row of values."""
-        with as_sqlite3_errors(), self.connection.cursor() as cursor:
-            cursor.executemany(postgres_sql(sql), rows)
-
-    def executescript(self, script):
-        """Run statements that take no values."""
-        self.execute(script)
-
-    def rollback(self):
-        """End the transaction, undoing it."""
-        self.execute("ROLLBACK")
-
-    def commit(self):
-        """End the transaction, keeping it."""
-        self.execute("COMMIT")
-
-    def close(self):
-        """Give the connection back to its pool, or close it."""
-        if self.pool:
-            self.pool.putconn(self.connection)
-        else:
-            self.connection.close()
-
-
-# What a statement is made of, for psycopg: quoted text and comments (kept as they are), ? and %.
-SQL_PARTS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)|(\?)|(%)""")
-
-
-def postgres_sql(sql):
-    """Return SQL written with sqlite3's ? placeholders as psycopg reads it: %s for each, a literal ? or % kept."""
-    # psycopg reads % everywhere in a statement that has values, even inside quotes: each is doubled.
-    return SQL_PARTS.sub(lambda part: part[1].replace("%", "%%") if part[1] else "%s" if part[2] else "%%", sql)
-
-
-class PostgresRow(tuple):
-    """A row read by position or by column name, as sqlite3.Row is."""
-
-    def __getitem__(self, key):
-        """Return a column by its position or its name."""
-        return super().__getitem__(self.names.index(key) if isinstance(key, str) else key)
-
-    def keys(self):
-        """Return the column names, so that dict(row) works."""
-        return self.names
-
-    @staticmethod
-    def factory(cursor):
-        """Return psycopg's maker of rows for this cursor."""
-        names = [column.name for column in cursor.description or ()]
-
-        def make(values):
-            row = PostgresRow(values)
-            row.names = names
-            return row
-
-        return make
-
-
-def engine(db):
-    """Return which database a connection talks to: 'sqlite' or 'postgres'."""
-    return "postgres" if isinstance(db, PostgresConnection) else "sqlite"
-
-
-@contextmanager
-def transaction(db):
-    """Run the block as one write transaction; on SQLite it holds the write lock from its start."""
-    # SQLite: foreign_keys enforces REFERENCES; synchronous=NORMAL in WAL
-    # survives a crash without an fsync per commit (both set outside a transaction).
-    try:
-        db.executescript(BEGIN_WRITE[engine(db)])  # late: 503
+        db.execute(begin or db.begin_write)  # busy past the connection's timeout: an error, and a 503
         yield db
     except BaseException:
         db.rollback()
@@ -334,52 +183,30 @@ def transaction(db):
     db.commit()
 
 
-@contextmanager
 def snapshot(db):
     """Run the block's reads on one view of the database, whatever other requests commit meanwhile."""
-    db.execute(BEGIN_READ[engine(db)])
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    db.execute("COMMIT")
+    return transaction(db, begin=db.begin_read)  # a read-only transaction: it locks nothing
 
 
-def lock(db, what, key):
-    """Inside a write, lock the list (what="list", its id) or the username (what="name") the write reads first."""
-    if sql := LOCK[engine(db)][what]:
-        db.execute(sql, (key,)).fetchall()
-
-
-def init_db(path):
-    """Create the schema, or upgrade an older one; safe on every start, in every worker and host."""
-    if isinstance(path, Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(connect(path)) as db:
-        if engine(db) == "sqlite":
+def init_db(database):
+    """Create today's schema in a new database, or upgrade an older one; safe on every start, in every worker."""
+    if isinstance(database, Path):
+        database.parent.mkdir(parents=True, exist_ok=True)
+    with closing(connect(database)) as db:
+        if isinstance(database, Path):
             use_wal(db)
-        # Under the write lock (and on PostgreSQL the schema's own lock: concurrent CREATE TABLE
-        # fails), so that workers starting together take turns: the first creates or upgrades,
-        # the others find the work done. Foreign keys stay off here: an upgrade rebuilds tables.
-        db.executescript(BEGIN_SCHEMA[engine(db)])
-        try:
+            db.execute("PRAGMA foreign_keys = OFF")  # an upgrade rebuilds tables that others refer to
+        # The whole database, exclusively: workers starting together take turns, the first
+        # creates (or upgrades) the schema, and the others find the work done.
+        with transaction(db, begin=db.begin_schema):
             version = schema_version(db)
-            if version is not None and version > SCHEMA_VERSION:  # never make a newer database look older
-                raise sqlite3.DatabaseError(
-                    f"it was made by a newer todo (schema {version}; this one knows {SCHEMA_VERSION})"
-                )
-            if version is None:
-                run_script(db, SQLITE_SCHEMA if engine(db) == "sqlite" else POSTGRES_SCHEMA)
-            elif version < SCHEMA_VERSION:
-                upgrade(db, version, path)
+            if version is None:  # a new database
+                run_script(db, db.schema)
+            elif version != SCHEMA_VERSION:
+                upgrade(db, version, database)  # part 5; a newer database than this code is refused
             if version != SCHEMA_VERSION:
                 sql = "INSERT INTO settings (name, value) VALUES ('schema_version', ?) ON CONFLICT (name) DO UPDATE"
                 db.execute(sql + " SET value = excluded.value", (str(SCHEMA_VERSION),))
-        except BaseException:
-            db.rollback()
-            raise
-        db.commit()
 
 
 def run_script(db, script):
@@ -402,141 +229,50 @@ def use_wal(db):
             time.sleep(0.01)
 
 
-def shared_secret_key(path):
-    """Return the session key kept in the database, creating it on the very first start."""
+def shared_secret_key(database):
+    """Return the site's key kept in the database, which signs the cookies, creating it on the very first start."""
     # One key for every worker (a key per process would refuse the others'
     # cookies): the first INSERT wins, and every worker reads that one back.
-    with closing(connect(path)) as db, transaction(db):
+    with closing(connect(database)) as db, transaction(db):
         sql = "INSERT INTO settings (name, value) VALUES ('secret_key', ?) ON CONFLICT (name) DO NOTHING"
         db.execute(sql, (secrets.token_hex(32),))
         return db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()[0]
 
 
+bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() (part 3) adds the settings
+
+
 def get_db():
     """Return this request's database connection, taken on first use, given back when the request ends."""
     if "todo.db" not in request.environ:
-        database = settings()["database"]
-        if isinstance(database, Path):  # a connection of the request's own (kept idle between requests: see speed-ups)
-            request.environ["todo.db"] = reused_connection(database)
-        else:  # borrowed from this process's pool, given back when the request ends
-            pool = postgres_pool(database, settings()["pool_size"])
-            with as_sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
-                request.environ["todo.db"] = PostgresConnection(pool.getconn(), pool)
+        # A connection of this request's own, used by no other: a speed-up keeps it idle between
+        # this thread's requests (part 6), and it holds no transaction from one request to the next.
+        request.environ["todo.db"] = reused_connection(config()["database"])
     return request.environ["todo.db"]
 
 
-def postgres_pool(url, size):
-    """Return this process's pool of PostgreSQL connections, opening it on the first request."""
-    # Opened in the process that serves, never before a fork (gunicorn --preload): a
-    # connection shared by two processes mixes their conversations. Keyed by pid for that.
-    key = (url, size, os.getpid())
-    if key not in postgres_pools:
-        import psycopg_pool
-
-        pool = psycopg_pool.ConnectionPool(
-            url, min_size=1, max_size=size, timeout=BUSY_TIMEOUT, open=False,
-            kwargs=postgres_options(BUSY_TIMEOUT), check=psycopg_pool.ConnectionPool.check_connection,
-        )  # fmt: skip
-        if postgres_pools.setdefault(key, pool) is pool:  # two threads at once: one pool is kept
-            pool.open()
-    return postgres_pools[key]
+@bottle_app.hook("after_request")
+def close_db():
+    """Give back the request's connection, whatever the route did: the one teardown."""
+    if "todo.db" in request.environ:
+        request.environ.pop("todo.db").close()
 
 
-postgres_pools = {}  # (url, size, pid): connections to lend, never data; check_connection drops broken ones
-
-
-def load_items(db, list_id, done=(0, 1), page=1):
-    """Return a page of the list's items, in number order: no, title, done, due, repeat."""
-    return db.execute(
-        "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND done IN (?, ?)"
-        " ORDER BY no LIMIT ? OFFSET ?",
-        (list_id, *done, PAGE_SIZE, (page - 1) * PAGE_SIZE),
-    ).fetchall()
-
-
-def add_item(db, list_id, title, max_items=10_000, due=None, repeat="", member=None):
-    """Store a new item in the list and return its number: the list's next, taken under the write lock."""
-    return add_items(db, list_id, [title], max_items, due, repeat, member)[0]
-
-
-def add_items(db, list_id, titles, max_items=10_000, due=None, repeat="", member=None):
-    """Store several items in the list, all or none, and return their consecutive numbers (404 if not `member`'s)."""
-    with transaction(db):
-        numbers = next_numbers(db, list_id, len(titles), max_items, member)
-        created = datetime.now(UTC).isoformat(timespec="seconds")
-        db.executemany(
-            "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
-            [(list_id, no, title, created, due, repeat) for no, title in zip(numbers, titles, strict=True)],
-        )
-    return list(numbers)
-
-
-def next_numbers(db, list_id, count, max_items=None, member=None):
-    """Inside a write transaction, take the list's next `count` numbers; 404 unless the user `member` may add."""
-    # The counter and the items change in one transaction, and the counter's
-    # UPDATE locks the list's row until COMMIT: a second add to the list, from
-    # any member on any worker or host, waits, then reads the number this one
-    # left. So 1, 2, 3... with no duplicates; a rolled-back add takes its
-    # numbers back (a sequence would not), so no gaps. Deleting never frees one.
-    sql, values = "UPDATE lists SET last_item_no = last_item_no + ? WHERE id = ?", [count, list_id]
-    if member is not None:  # and only while they own or share it: checked and locked in the same statement
-        sql += " AND (owner_id = ? OR EXISTS (SELECT 1 FROM members WHERE list_id = lists.id AND user_id = ?))"
-        values += [member, member]
-    last = db.execute(sql + " RETURNING last_item_no", values).fetchone()
-    if last is None:  # the list was deleted, or its owner stopped sharing it, since this request began
-        abort(404, NO_SUCH_LIST)
-    # Fewer numbers given than the limit: fewer items too, so the count is needed only past it.
-    if max_items and last[0] > max_items:
-        items = db.execute("SELECT count(*) FROM items WHERE list_id = ?", (list_id,)).fetchone()[0]
-        if items + count > max_items:
-            raise ValueError(
-                f"This list has {items:,} items, and {max_items:,} is the most one list may hold. Delete some."
-            )
-    return range(last[0] - count + 1, last[0] + 1)
-
-
-# --- Sessions and users ----------------------------------------------------
-# The session is a Beaker cookie, signed with the one key every worker shares
-# and serialised as JSON (never pickle: a forged pickle runs code). Anyone can
-# read it (signed, not encrypted), so it holds only ids and tokens: uid, the
-# user; key, that user's session secret; since, when they signed in; csrf, the
-# form token; flash, a short message. It travels with the browser, so whichever
-# worker answers next sees the same session. Revocation lives in the database:
-# users.session_secret is checked on every request, and replacing it signs out
-# every browser. Being random, it also ties the cookie to this site's database:
-# user 1 of another site with the same key has another secret.
-
-# OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
-password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
-# Two hashes at a time per process, whatever the threads: each borrows 19 MiB while it runs.
-# A limit on work in progress, not data: it holds nothing a request reads.
-hashing_slots = threading.BoundedSemaphore(2)
-
-
-@contextmanager
-def hashing_slot():
-    """Wait for one of this process's hashing slots; 503 when sign-ins swamp the site for seconds."""
-    if not hashing_slots.acquire(timeout=10):
-        raise HTTPError(503, "Too many sign-ins at once. Try again in a moment.", **{"Retry-After": "5"})
-    try:
-        yield
-    finally:
-        hashing_slots.release()
-
-
-def hash_password(password):
-    """Return the argon2 hash of a password, computed in one of the hashing slots."""
-    with hashing_slot():
-        return password_hasher.hash(password)
+# -- The session, and who is asking --
+# The session is a Beaker cookie signed with the site's key, which every worker shares, and
+# written as JSON (never pickle: a forged pickle runs code). It travels with the browser, so
+# whichever worker answers next sees the same session. Anyone can read it (signed, not
+# encrypted), so it holds only ids and tokens: uid, the user; secret, that user's session
+# secret; since, when they signed in; csrf, the form token; flash, a short message. The
+# secret is checked against the database on every request: replacing it signs out every browser.
 
 
 def session_options(secret_key, secure_cookies):
     """Return Beaker's settings for a signed, JSON, cookie-only session."""
     return {
         "session.type": "cookie",
-        "session.session_class": UnchangedCookieSession,  # a speed-up: see the last section
-        "session.key": "todo_session",
+        "session.session_class": UnchangedCookieSession,  # a speed-up (part 6)
+        "session.key": "todo_session",  # Beaker's word for the cookie's name
         "session.validate_key": secret_key,
         "session.data_serializer": "json",
         "session.httponly": True,
@@ -569,7 +305,7 @@ def flash(message):
 def current_user():
     """Return the signed-in user as {"id", "username", "first_list_id", "timezone"}, or None: read every request."""
     if "todo.user" not in request.environ:  # asked once per request, however often it is needed
-        uid, secret, since = (session().get(key) for key in ("uid", "key", "since"))
+        uid, secret, since = (session().get(field) for field in ("uid", "secret", "since"))
         fresh = (
             type(uid) is int and type(secret) is str and type(since) is int and time.time() - since < SESSION_LIFETIME
         )
@@ -578,47 +314,6 @@ def current_user():
         row = get_db().execute(sql, (uid, secret)).fetchone() if fresh else None
         request.environ["todo.user"] = dict(row) if row else None
     return request.environ["todo.user"]
-
-
-def sign_in(user_id, session_secret, csrf=None):
-    """Start a fresh session for the user: a new cookie, and a new form token unless given one (no fixation)."""
-    session().invalidate()
-    session().update(uid=user_id, key=session_secret, since=int(time.time()), csrf=csrf or secrets.token_urlsafe(32))
-    session().save()
-
-
-def sign_out(message):
-    """Forget the user in this browser and send it to the sign-in page, with a message."""
-    session().invalidate()
-    session().update(csrf=secrets.token_urlsafe(32), flash=message)
-    session().save()
-    return see_other("/login")
-
-
-def device_signature(user_id, nonce):
-    """Return the signature that proves this site gave the device cookie for the user."""
-    message = f"device {user_id} {nonce}".encode()
-    return hmac.new(settings()["secret_key"].encode(), message, "sha256").hexdigest()
-
-
-def known_device(user_id):
-    """Return this browser's device id if it has signed in as the user before (a valid device cookie), else None."""
-    nonce, _, signature = (request.get_cookie(f"todo_device_{user_id}") or "").partition(".")
-    if DEVICE_NONCE.fullmatch(nonce) and hmac.compare_digest(
-        signature.encode(), device_signature(user_id, nonce).encode()
-    ):
-        return nonce
-    return None
-
-
-def remember_device(user_id):
-    """Give this browser a signed, long-lived cookie saying it has signed in as the user (OWASP's device cookie)."""
-    # Signed with hmac here, not with Bottle's secret= cookies, which unpickle what they read.
-    nonce = known_device(user_id) or secrets.token_urlsafe(16)
-    response.set_cookie(
-        f"todo_device_{user_id}", f"{nonce}.{device_signature(user_id, nonce)}", max_age=DEVICE_LIFETIME,
-        path="/", httponly=True, samesite="Lax", secure=settings()["secure_cookies"],
-    )  # fmt: skip
 
 
 def login_required(handler):
@@ -632,90 +327,188 @@ def login_required(handler):
     return wrapper
 
 
-def check_password(password):
-    """Return why the password cannot be used, or None."""
-    if len(password) < PASSWORD_MIN:
-        return f"A password has at least {PASSWORD_MIN} characters."
-    if len(password) > PASSWORD_MAX:
-        return f"A password has at most {PASSWORD_MAX} characters."
-    return None
+# -- A list's page, and the add --
+# Every change is a POST answered with 303 to a page (Post/Redirect/Get): a reload never
+# repeats it. Who may see a list is read with the list itself, on every request: a member
+# removed on one worker is out at their next request on every other.
 
 
-def create_user(db, username, password):
-    """Add an account and return its id and session secret; raise ValueError with the reason if it cannot be."""
-    error = (
-        check_password(password)
-        if USERNAME_PATTERN.fullmatch(username)
-        else "A username is 3 to 32 letters, digits, dots, dashes or underscores."
+def route_number(digits):
+    """Return a route's digits as a number: an item's or a list's; 0, which names none, past SQLite's integers."""
+    return int(digits[-19:]) if len(digits.lstrip("0")) < 19 else 0
+
+
+bottle_app.router.add_filter("number", lambda _: (r"[0-9]+", route_number, None))  # <no:number> in a route
+
+
+def see_other(path):
+    """Return a 303 See Other to this page of the site: the browser loads it next."""
+    # Relative, so it stays on https:// behind a proxy; Bottle's redirect() trusts the forgeable Host header.
+    answer = response.copy(cls=HTTPResponse)  # keeps the headers already set, as redirect() does
+    answer.status, answer.body = 303, ""
+    answer.set_header("Location", path)
+    return answer
+
+
+def template(name, **values):
+    """Return views/NAME.tpl filled in with these values; each template is compiled once per process."""
+    return bottle.template(name, template_adapter=PageTemplate, template_lookup=VIEWS, **values)  # PageTemplate: part 6
+
+
+def render(name, status=200, **values):
+    """Render a page inside the layout, with what every page needs."""
+    response.status, message = status, session().pop("flash", None)  # a message is shown once
+    if message is not None:
+        session().save()
+    signup_open = config()["signup"] == "open"
+    return template(
+        name, user=current_user(), csrf_token=csrf_token(), flash=message, signup_open=signup_open, **values
     )
-    if error:
-        raise ValueError(error)
-    password_hash, created = hash_password(password), datetime.now(UTC).isoformat(timespec="seconds")
-    sql = "INSERT INTO users (username, password_hash, session_secret, created) VALUES (?, ?, ?, ?) RETURNING id"
-    user = (username, password_hash, secrets.token_hex(16), created)
+
+
+def page_path(base, suffix=""):
+    """Return the address of a list's page: `base` is "" for the first list's own routes, else /lists/<id>."""
+    return base + suffix or "/"
+
+
+LIST_SQL = """SELECT lists.id, lists.name, lists.owner_id, owners.username AS owner{counts}
+FROM lists JOIN users AS owners ON owners.id = lists.owner_id
+WHERE lists.id = ?
+    AND (lists.owner_id = ? OR EXISTS (SELECT 1 FROM members WHERE list_id = lists.id AND user_id = ?))"""
+LIST_COUNTS = """, (SELECT count(*) FROM items WHERE list_id = lists.id) AS total,
+(SELECT count(*) FROM items WHERE list_id = lists.id AND done = 0) AS not_done,
+(SELECT count(*) FROM members WHERE list_id = lists.id) AS shared"""
+
+
+def find_list(user, list_id=None, owner_only=False, counts=False):
+    """Return the list (the user's first when list_id is None) if the user owns or shares it; else 404."""
+    sql = LIST_SQL.format(counts=LIST_COUNTS if counts else "")
+    values = (user["first_list_id"] if list_id is None else list_id, user["id"], user["id"])
+    row = get_db().execute(sql, values).fetchone()
+    if row is None:
+        abort(404, NO_SUCH_LIST)
+    if owner_only and row["owner_id"] != user["id"]:
+        abort(403, "Only the list's owner can do that.")
+    return {**dict(row), "base": "" if list_id is None else f"/lists/{list_id}"}
+
+
+def load_items(db, list_id, done=(0, 1), page=1):
+    """Return a page of the list's items, in number order: no, title, done, due, repeat."""
+    return db.execute(
+        "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND done IN (?, ?)"
+        " ORDER BY no LIMIT ? OFFSET ?",
+        (list_id, *done, PAGE_SIZE, (page - 1) * PAGE_SIZE),
+    ).fetchall()
+
+
+def show_list(user, found, suffix="", page=1, status=200, **form):
+    """Render a page of the list with one of the filters; the footer counts all the list's items."""
+    if "total" not in found:
+        found = find_list(user, found["id"] if found["base"] else None, counts=True)
+    total, left, path = found["total"], found["not_done"], page_path(found["base"], suffix)
+    last = max(1, -(-{"": total, "/active": left, "/completed": total - left}[suffix] // PAGE_SIZE))
+    if page > last and status == 200:  # past the end: typed, or the page's last item just went
+        return see_other(path if last == 1 else f"{path}?page={last}")
+    items = load_items(get_db(), found["id"], FILTERS[suffix], page)
+    back = path if page == 1 else f"{path}?page={page}"  # where the page's forms come back to
+    values = dict(items=items, page=page, more=page < last, total=total, left=left, path=path, back=back)
+    form = {"error": None, "title": "", "titles": "", "due": "", "repeat": "", "manage_error": None, **form}
+    values.update(today=user_today(user), describe=describe_due, members=list_members(found))  # part 2
+    return render("list", status, found=found, **values, **form)
+
+
+def list_page(user, list_id, suffix):
+    """Show a page of a list's items with one filter; its footer and its items are read in one snapshot."""
+    if not WHOLE_NUMBER.fullmatch(page := request.query.get("page", "1")):
+        abort(404, "There is no such page.")
+    with snapshot(get_db()):  # an add committed between the counts and the items would make them disagree
+        return show_list(user, find_list(user, list_id, counts=True), suffix, int(page))
+
+
+@bottle_app.get("/")
+@bottle_app.get("/lists/<list_id:number>")
+@login_required
+def all_items(user, list_id=None):
+    """Show a page of a list's items, done or not."""
+    return list_page(user, list_id, "")
+
+
+def check_title(title):
+    """Return why a (trimmed) title cannot be used, or None."""
+    return check_text(title, "An item needs a title.", "A title", MAX_TITLE)
+
+
+@bottle_app.post("/items")
+@bottle_app.post("/lists/<list_id:number>/items")
+@login_required
+def add(user, list_id=None):
+    """Add an item with the list's next number, or several: `titles` holds one a line."""
+    found, several = find_list(user, list_id), "titles" in request.forms
+    back = back_path(found)  # the page the form is on (part 2)
     try:
-        with transaction(db):  # the account and its first list, "To do", together or not at all
-            user_id = db.execute(sql, user).fetchone()[0]
-            db.execute("UPDATE users SET first_list_id = ? WHERE id = ?", (create_list(db, user_id, "To do"), user_id))
-            return user_id, user[2]
-    except sqlite3.IntegrityError:  # the unique name, in any letter case
-        raise ValueError("That username is taken.") from None
+        titles = titles_from_form() if several else [form_field("title").strip()]  # form_field: part 2
+        if not several and (error := check_title(titles[0])):
+            raise ValueError(error)
+        due, repeat = dates_from_form()  # part 2
+        numbers = add_items(get_db(), found["id"], titles, config()["max_items"], due, repeat, member=user["id"])
+    except ValueError as error:  # the form again, with the reason and the text as typed
+        path, _, page = back.partition("?page=")
+        typed = {"titles": form_field("titles")[:MAX_BODY]} if several else {"title": titles[0][: MAX_TITLE * 2]}
+        typed.update(due=form_field("due")[:20], repeat=form_field("repeat")[:20])
+        return show_list(user, found, filter_of(path), int(page or 1), 400, error=str(error), **typed)
+    flash(f"Added #{numbers[0]}." if len(numbers) == 1 else f"Added #{numbers[0]} to #{numbers[-1]}.")
+    return see_other(back)
 
 
-def create_list(db, owner_id, name):
-    """Make a list owned by the user, inside the caller's transaction, and return its id."""
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    sql = "INSERT INTO lists (owner_id, name, created) VALUES (?, ?, ?) RETURNING id"
-    return db.execute(sql, (owner_id, name, created)).fetchone()[0]
+def add_item(db, list_id, title, max_items=10_000, due=None, repeat="", member=None):
+    """Store a new item in the list and return its number: the list's next, taken under the list's lock."""
+    return add_items(db, list_id, [title], max_items, due, repeat, member)[0]
 
 
-def password_attempt(db, username, password_hash, password, device=None):
-    """Return True if the password matches the hash; 429 after too many failures for the username.
-
-    A browser the user has signed in from before (`device`, from its device cookie) counts its
-    failures apart from everyone else's, so a stranger's guesses cannot lock the owner out.
-    """
-    key, now = (f"device {device}" if device else username.lower()[:64]), time.time()
+def add_items(db, list_id, titles, max_items=10_000, due=None, repeat="", member=None):
+    """Store several items in the list, all or none, and return their consecutive numbers (404 if not `member`'s)."""
     with transaction(db):
-        # Counted in the database, with the count read under the name's lock (on SQLite, the
-        # write lock), so four workers together let through exactly as many attempts as one.
-        lock(db, "name", key)
-        db.execute("DELETE FROM login_failures WHERE username = ? AND at < ?", (key, now - LOGIN_FAILURE_WINDOW))
-        count, oldest = db.execute("SELECT count(*), min(at) FROM login_failures WHERE username = ?", (key,)).fetchone()
-        if count < LOGIN_FAILURE_LIMIT:  # counted as failed until the password proves otherwise
-            db.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", (key, now))
-    if count >= LOGIN_FAILURE_LIMIT:
-        wait = max(1, int(oldest + LOGIN_FAILURE_WINDOW - now) + 1)
-        minutes = f"{-(-wait // 60)} minute{'s' if wait > 60 else ''}"
-        message = f"Too many failed sign-ins for this username. Try again in {minutes}."
-        raise HTTPError(429, message, **{"Retry-After": str(wait)})
-    try:  # an unknown user is checked against a dummy hash, so the answer's timing does not tell
-        with hashing_slot():
-            password_hasher.verify(password_hash or DUMMY_PASSWORD_HASH, password)
-    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-        return False
-    with transaction(db):  # this attempt was right; and everyone's failures past the window go
-        db.execute("DELETE FROM login_failures WHERE username = ? AND at = ?", (key, now))
-        db.execute("DELETE FROM login_failures WHERE at < ?", (now - LOGIN_FAILURE_WINDOW,))
-    return password_hash is not None
+        numbers = next_numbers(db, list_id, len(titles), max_items, member)
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        db.executemany(
+            "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
+            [(list_id, no, title, created, due, repeat) for no, title in zip(numbers, titles, strict=True)],
+        )
+    return list(numbers)
 
 
-# --- Request safety --------------------------------------------------------
-# Checked before any page runs: the body's size, and on every POST the
-# session's form token, which a page of another site cannot know. Form fields
-# are decoded in one place, and every answer gets the same protective headers.
+def next_numbers(db, list_id, count, max_items=None, member=None):
+    """Inside a write transaction, take the list's next `count` numbers; 404 unless the user `member` may add."""
+    # The counter and the items change in one transaction, and the counter's UPDATE locks
+    # the list's row until COMMIT: a second add to the list, from any member on any worker
+    # or host, waits, then reads the number this one left. So 1, 2, 3... with no duplicates;
+    # a rolled-back add takes its numbers back, so no gaps. Deleting never frees a number.
+    sql, values = "UPDATE lists SET last_item_no = last_item_no + ? WHERE id = ?", [count, list_id]
+    if member is not None:  # and only while they own or share it: checked and locked in the same statement
+        sql += " AND (owner_id = ? OR EXISTS (SELECT 1 FROM members WHERE list_id = lists.id AND user_id = ?))"
+        values += [member, member]
+    last = db.execute(sql + " RETURNING last_item_no", values).fetchone()
+    if last is None:  # the list was deleted, or its owner stopped sharing it, since this request began
+        abort(404, NO_SUCH_LIST)
+    if max_items and last[0] > max_items:  # fewer numbers given than the limit: fewer items too
+        check_room(db, list_id, count, max_items)  # part 2
+    return range(last[0] - count + 1, last[0] + 1)
 
-bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() adds the settings
-UNAVAILABLE = {  # SQLite's error codes and PostgreSQL's states of a database that cannot serve now: 503, not 500
+
+# --- The rest of the site (part 2) -------------------------------------------
+
+# -- Request safety --
+# Checked before any page runs: the body's size, and on every POST the session's form token,
+# which a page of another site cannot know. Form fields are decoded in one place, and every
+# answer gets the same protective headers.
+
+UNAVAILABLE = {  # SQLite's codes for a database that cannot serve now: 503, not 500 (PostgreSQL's: part 4)
     sqlite3.SQLITE_BUSY: "The database is busy: another program holds it.",
     sqlite3.SQLITE_LOCKED: "The database is busy: another program holds it.",
     sqlite3.SQLITE_READONLY: "The database is read-only.",
     sqlite3.SQLITE_FULL: "The database's disk is full.",
     sqlite3.SQLITE_IOERR: "The database's disk cannot be written.",
     sqlite3.SQLITE_CANTOPEN: "The database cannot be opened.",
-    "55P03": "The database is busy: another program holds it.",  # PostgreSQL's lock_not_available
-    "25006": "The database is read-only.",  # read_only_sql_transaction (a standby, say)
-    "53100": "The database's disk is full.",  # disk_full
 }
 
 
@@ -732,8 +525,8 @@ def database_trouble_is_503(handler):
                 409, "Something this change needs was changed at the same moment. Nothing was changed."
             ) from None
         except sqlite3.OperationalError as error:
-            if hasattr(error, "sqlstate"):  # PostgreSQL's: busy, read-only or full; or down, restarting, unreachable
-                reason = UNAVAILABLE.get(error.sqlstate, "The database does not answer.")
+            if hasattr(error, "reason"):  # PostgreSQL's, each given its reason in part 4
+                reason = error.reason
             elif (reason := UNAVAILABLE.get(error.sqlite_errorcode & 0xFF)) is None:  # the primary code
                 raise
             server_log.warning("503 %s %s: %s (%s)", request.method, request.path, reason, error)  # one line
@@ -747,12 +540,6 @@ def database_trouble_is_503(handler):
 bottle_app.install(database_trouble_is_503)  # wraps every route; a transaction rolls back first
 
 
-def route_number(digits):
-    """Return a route's digits as a number: an item's or a list's; 0, which names none, past SQLite's integers."""
-    return int(digits[-19:]) if len(digits.lstrip("0")) < 19 else 0
-
-
-bottle_app.router.add_filter("number", lambda _: (r"[0-9]+", route_number, None))  # <no:number> in a route
 access_log = logging.getLogger("todo.access")  # written to by `python todo.py` unless --quiet
 server_log = logging.getLogger("todo")
 
@@ -798,15 +585,8 @@ def check_request():
 
 @bottle_app.hook("after_request")
 def finish_request():
-    """Close the request's database connection, add the protective headers, and log the request."""
+    """Add the protective headers, and log the request."""
     environ = request.environ
-    if "todo.db" in environ:
-        db = environ.pop("todo.db")
-        # A request that failed may have left a statement half-read: its connection is not kept for the next.
-        if (sys.exc_info()[1] is not None or response.status_code >= 500) and isinstance(db, ReusedConnection):
-            db.discard()
-        else:
-            db.close()
     set_security_headers()
     if access_log.isEnabledFor(logging.INFO):  # e.g. `127.0.0.1 POST /items 303 41.8ms`
         # The path as it was sent, %-escaped, so that no path can forge a line.
@@ -827,39 +607,8 @@ def set_security_headers():
     response.set_header("Referrer-Policy", "same-origin")
     if not request.path.startswith("/static/"):
         response.set_header("Cache-Control", "no-store")
-    if settings()["secure_cookies"]:  # served over HTTPS, by the operator's word: browsers keep to it for a year
+    if config()["secure_cookies"]:  # served over HTTPS, by the operator's word: browsers keep to it for a year
         response.set_header("Strict-Transport-Security", "max-age=31536000")
-
-
-# --- Pages and actions -----------------------------------------------------
-# Every change is a POST answered with 303 to a page (Post/Redirect/Get), so a
-# reload never repeats it. Items are named by the user's own numbers, and
-# every query names the user too: another user's #3 is simply not found.
-
-
-def see_other(path):
-    """Return a 303 See Other to this page of the site: the browser loads it next."""
-    # Relative, so it stays on https:// behind a proxy; Bottle's redirect() trusts the forgeable Host header.
-    answer = response.copy(cls=HTTPResponse)  # keeps the headers already set, as redirect() does
-    answer.status, answer.body = 303, ""
-    answer.set_header("Location", path)
-    return answer
-
-
-def template(name, **values):
-    """Return views/NAME.tpl filled in with these values; each template is compiled once per process."""
-    return bottle.template(name, template_adapter=PageTemplate, template_lookup=VIEWS, **values)  # see speed-ups
-
-
-def render(name, status=200, **values):
-    """Render a page inside the layout, with what every page needs."""
-    response.status, message = status, session().pop("flash", None)  # a message is shown once
-    if message is not None:
-        session().save()
-    signup_open = settings()["signup"] == "open"
-    return template(
-        name, user=current_user(), csrf_token=csrf_token(), flash=message, signup_open=signup_open, **values
-    )
 
 
 def error_page(error):
@@ -884,22 +633,19 @@ def static(path):
 @bottle_app.get("/healthz")
 def healthz():
     """Answer 200 'ok' when the database can be read and written, else 503 with the reason (within 3 s)."""
-    db = get_db()  # wait for the write lock 0.5 s at most: after 2 s queued behind waiting writers, within 3 s
-    postgres = isinstance(db, PostgresConnection)
-    db.execute("SET lock_timeout = 500" if postgres else "PRAGMA busy_timeout = 500")
+    db = get_db()
+    db.wait_for_locks(0.5)  # for the write lock: after 2 s queued behind waiting writers, still within 3 s
     try:
         with transaction(db):  # a real write: a full disk or a read-only file shows here
             sql = "INSERT INTO settings (name, value) VALUES ('last_health_check', ?) ON CONFLICT (name) DO UPDATE "
             db.execute(sql + "SET value = excluded.value", (str(time.time()),))
     finally:  # the connection serves other requests after this one: their wait as it was
-        db.execute("RESET lock_timeout" if postgres else f"PRAGMA busy_timeout = {BUSY_TIMEOUT * 1000}")
+        db.wait_for_locks(BUSY_TIMEOUT)
     response.content_type = "text/plain; charset=utf-8"
     return "ok"
 
 
-def page_path(base, suffix=""):
-    """Return the address of a list's page: `base` is "" for the first list's own routes, else /lists/<id>."""
-    return base + suffix or "/"
+# -- A list's other pages and actions --
 
 
 def back_path(found):
@@ -912,69 +658,9 @@ def back_path(found):
     return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
 
 
-# Who may see a list: its owner and its members, read from the database in the same statement as the list.
-LIST_SQL = """SELECT lists.id, lists.name, lists.owner_id, owners.username AS owner{counts}
-FROM lists JOIN users AS owners ON owners.id = lists.owner_id
-WHERE lists.id = ?
-    AND (lists.owner_id = ? OR EXISTS (SELECT 1 FROM members WHERE list_id = lists.id AND user_id = ?))"""
-LIST_COUNTS = """, (SELECT count(*) FROM items WHERE list_id = lists.id) AS total,
-(SELECT count(*) FROM items WHERE list_id = lists.id AND done = 0) AS not_done,
-(SELECT count(*) FROM members WHERE list_id = lists.id) AS shared"""
-
-
-def find_list(user, list_id=None, owner_only=False, counts=False):
-    """Return the list (the user's first when list_id is None) if the user owns or shares it; else 404."""
-    # Read on every request, never remembered: a member removed on one worker is out at the
-    # next request on every other, and a list that is not theirs looks like none at all.
-    sql = LIST_SQL.format(counts=LIST_COUNTS if counts else "")
-    values = (user["first_list_id"] if list_id is None else list_id, user["id"], user["id"])
-    row = get_db().execute(sql, values).fetchone()
-    if row is None:
-        abort(404, NO_SUCH_LIST)
-    if owner_only and row["owner_id"] != user["id"]:
-        abort(403, "Only the list's owner can do that.")
-    return {**dict(row), "base": "" if list_id is None else f"/lists/{list_id}"}
-
-
-def show_list(user, found, suffix="", page=1, status=200, **form):
-    """Render a page of the list with one of the filters; the footer counts all the list's items."""
-    if "total" not in found:
-        found = find_list(user, found["id"] if found["base"] else None, counts=True)
-    total, left, path = found["total"], found["not_done"], page_path(found["base"], suffix)
-    last = max(1, -(-{"": total, "/active": left, "/completed": total - left}[suffix] // PAGE_SIZE))
-    if page > last and status == 200:  # past the end: typed, or the page's last item just went
-        return see_other(path if last == 1 else f"{path}?page={last}")
-    items = load_items(get_db(), found["id"], FILTERS[suffix], page)
-    members = []
-    if found["shared"]:
-        sql = "SELECT username FROM members JOIN users ON users.id = user_id WHERE list_id = ? ORDER BY lower(username)"
-        members = [row[0] for row in get_db().execute(sql, (found["id"],))]
-    back = path if page == 1 else f"{path}?page={page}"  # where the page's forms come back to
-    values = dict(items=items, page=page, more=page < last, total=total, left=left, path=path, back=back)
-    form = {"error": None, "title": "", "titles": "", "due": "", "repeat": "", "manage_error": None, **form}
-    values.update(today=user_today(user), describe=describe_due, members=members)
-    return render("list", status, found=found, **values, **form)
-
-
 def filter_of(path):
     """Return which filter a list page's address asks for: "", "/active" or "/completed"."""
     return next((suffix for suffix in FILTERS if suffix and path.endswith(suffix)), "")
-
-
-def list_page(user, list_id, suffix):
-    """Show a page of a list's items with one filter; its footer and its items are read in one snapshot."""
-    if not WHOLE_NUMBER.fullmatch(page := request.query.get("page", "1")):
-        abort(404, "There is no such page.")
-    with snapshot(get_db()):  # an add committed between the counts and the items would make them disagree
-        return show_list(user, find_list(user, list_id, counts=True), suffix, int(page))
-
-
-@bottle_app.get("/")
-@bottle_app.get("/lists/<list_id:number>")
-@login_required
-def all_items(user, list_id=None):
-    """Show a page of a list's items, done or not."""
-    return list_page(user, list_id, "")
 
 
 @bottle_app.get("/active")
@@ -993,11 +679,6 @@ def completed_items(user, list_id=None):
     return list_page(user, list_id, "/completed")
 
 
-def check_title(title):
-    """Return why a (trimmed) title cannot be used, or None."""
-    return check_text(title, "An item needs a title.", "A title", MAX_TITLE)
-
-
 def check_text(text, missing, what, most):
     """Return why a trimmed text cannot be used (`missing` when empty, too long past `most` characters), or None."""
     if not text:
@@ -1007,42 +688,40 @@ def check_text(text, missing, what, most):
     return None
 
 
-@bottle_app.post("/items")
-@bottle_app.post("/lists/<list_id:number>/items")
-@login_required
-def add(user, list_id=None):
-    """Add an item with the list's next number, or several: `titles` holds one a line."""
-    found = find_list(user, list_id)
-    several = "titles" in request.forms
-    back = back_path(found)
-    if several:  # a pasted list: every line a title, empty lines skipped; all go in, or none
-        lines = form_field("titles").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        titles = [(number, line.strip()) for number, line in enumerate(lines, 1) if line.strip()]
-    else:
-        titles = [(1, form_field("title").strip())]
-    try:
-        if several and not titles:
-            raise ValueError("There is nothing to add: write one title a line.")
-        for number, title in titles:
-            if error := check_title(title):
-                raise ValueError(f"Line {number}: {error}" if several else error)
-        due, repeat = dates_from_form()
-        titles_only, max_items = [title for _, title in titles], settings()["max_items"]
-        numbers = add_items(get_db(), found["id"], titles_only, max_items, due, repeat, member=user["id"])
-    except ValueError as error:  # the form again, with the reason and the text as typed
-        path, _, page = back.partition("?page=")
-        typed = {"titles": form_field("titles")[:MAX_BODY]} if several else {"title": titles[0][1][: MAX_TITLE * 2]}
-        typed.update(due=form_field("due")[:20], repeat=form_field("repeat")[:20])
-        return show_list(user, found, filter_of(path), int(page or 1), 400, error=str(error), **typed)
-    flash(f"Added #{numbers[0]}." if len(numbers) == 1 else f"Added #{numbers[0]} to #{numbers[-1]}.")
-    return see_other(back)
+def titles_from_form():
+    """Return the titles of a pasted list, `titles`, one a line, empty lines skipped; ValueError says what is wrong."""
+    lines = form_field("titles").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    titles = [(number, line.strip()) for number, line in enumerate(lines, 1) if line.strip()]
+    if not titles:
+        raise ValueError("There is nothing to add: write one title a line.")
+    for number, title in titles:
+        if error := check_title(title):
+            raise ValueError(f"Line {number}: {error}")
+    return [title for _, title in titles]
+
+
+def check_room(db, list_id, count, max_items):
+    """Inside a write, raise ValueError if `count` more items would take the list past `max_items`."""
+    items = db.execute("SELECT count(*) FROM items WHERE list_id = ?", (list_id,)).fetchone()[0]
+    if items + count > max_items:
+        raise ValueError(
+            f"This list has {items:,} items, and {max_items:,} is the most one list may hold. Delete some."
+        )
+
+
+def list_members(found):
+    """Return the usernames that share the list besides its owner, in alphabetical order."""
+    if not found["shared"]:  # counted with the list: most lists are shared with nobody
+        return []
+    sql = "SELECT username FROM members JOIN users ON users.id = user_id WHERE list_id = ? ORDER BY lower(username)"
+    return [row[0] for row in get_db().execute(sql, (found["id"],))]
 
 
 def locked_list(user, list_id=None, owner_only=False):
     """Inside a write, lock the list's row, then check again that the user may change it (404, or 403)."""
     # Checked again under the lock: a member removed, or a list deleted, since the request began
     # cannot slip a change in; on PostgreSQL a removal waits for this write, or this one for it.
-    lock(get_db(), "list", user["first_list_id"] if list_id is None else list_id)
+    get_db().lock("list", user["first_list_id"] if list_id is None else list_id)
     return find_list(user, list_id, owner_only)
 
 
@@ -1067,21 +746,29 @@ def delete_item(user, list_id, no):
 @login_required
 def toggle(user, no, list_id=None):
     """Mark the item done (adding its next occurrence if it repeats), or not done again."""
+
+    def flip(db, found):
+        # Ten clicks at once on four workers take turns on the list's lock: the first marks it
+        # done and adds the next occurrence; the done item has lost its repeat, so no other adds one.
+        sql = "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND no = ?"
+        if (item := db.execute(sql, (found["id"], no)).fetchone()) is None:
+            abort(404, f"This list has no item #{no}.")
+        sql = "UPDATE items SET done = 1 - done, repeat = CASE WHEN done = 0 THEN '' ELSE repeat END"
+        sql += " WHERE list_id = ? AND no = ?"  # marked done, it loses its repeat: done again, it adds nothing
+        db.execute(sql, (found["id"], no))
+        if not item["done"]:
+            add_next_occurrences(db, found["id"], [item], user_today(user))
+
+    return mark_done(user, list_id, flip)
+
+
+def mark_done(user, list_id, change):
+    """Run change(db, list) under the list's lock, and go back; past the list's limit, a 400 and nothing changed."""
     try:
         with transaction(get_db()) as db:
-            # Ten clicks at once on four workers take turns on the list's lock: the first marks it
-            # done and adds the next occurrence; the done item has lost its repeat, so no other adds one.
             found = locked_list(user, list_id)
-            sql = "SELECT no, title, done, due, repeat FROM items WHERE list_id = ? AND no = ?"
-            item = db.execute(sql, (found["id"], no)).fetchone()
-            if item is None:
-                abort(404, f"This list has no item #{no}.")
-            sql = "UPDATE items SET done = 1 - done, repeat = CASE WHEN done = 0 THEN '' ELSE repeat END"
-            sql += " WHERE list_id = ? AND no = ?"  # marked done, it loses its repeat: done again, it adds nothing
-            db.execute(sql, (found["id"], no))
-            if not item["done"]:
-                add_next_occurrences(db, found["id"], [item], user_today(user))
-    except ValueError as error:  # the next occurrence would pass the list's limit: nothing changed
+            change(db, found)
+    except ValueError as error:  # the next occurrences of repeating items would pass TODO_MAX_ITEMS
         return show_list(user, find_list(user, list_id, counts=True), status=400, error=str(error))
     return see_other(back_path(found))
 
@@ -1143,21 +830,19 @@ def edit(user, no, list_id=None):
 @login_required
 def toggle_all(user, list_id=None):
     """Mark every item done, or every item not done when all already are."""
-    try:
-        with transaction(get_db()) as db:
-            found = locked_list(user, list_id)  # the count and the update see the same items: no change between
-            sql = "SELECT count(*) FROM items WHERE list_id = ? AND done = 0"
-            if not db.execute(sql, (found["id"],)).fetchone()[0]:
-                db.execute("UPDATE items SET done = 0 WHERE list_id = ?", (found["id"],))
-            else:  # all done: each repeating one adds its next occurrence, as its own toggle would
-                sql = "SELECT no, title, due, repeat FROM items WHERE list_id = ? AND done = 0 AND repeat <> ''"
-                sql += " ORDER BY no"  # their next occurrences take the list's next numbers in this order
-                repeating = db.execute(sql, (found["id"],)).fetchall()
-                db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
-                add_next_occurrences(db, found["id"], repeating, user_today(user))
-    except ValueError as error:  # the next occurrences would pass the list's limit: nothing changed
-        return show_list(user, find_list(user, list_id, counts=True), status=400, error=str(error))
-    return see_other(back_path(found))
+
+    def flip_all(db, found):
+        # Read, then written, under the list's lock: no change comes between the count and the update.
+        if not db.execute("SELECT count(*) FROM items WHERE list_id = ? AND done = 0", (found["id"],)).fetchone()[0]:
+            db.execute("UPDATE items SET done = 0 WHERE list_id = ?", (found["id"],))
+        else:  # all done: each repeating one adds its next occurrence, as its own toggle would
+            sql = "SELECT no, title, due, repeat FROM items WHERE list_id = ? AND done = 0 AND repeat <> ''"
+            sql += " ORDER BY no"  # their next occurrences take the list's next numbers in this order
+            repeating = db.execute(sql, (found["id"],)).fetchall()
+            db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
+            add_next_occurrences(db, found["id"], repeating, user_today(user))
+
+    return mark_done(user, list_id, flip_all)
 
 
 @bottle_app.post("/items/clear-completed")
@@ -1201,10 +886,12 @@ def export_one(user, list_id):
     return as_json(export_list(find_list(user, list_id)))
 
 
-# --- Lists, and lists shared ----------------------------------------------------
+# -- Lists, and lists shared --
 # A list belongs to its owner, who may share it with other accounts by name.
 # Members add, edit, toggle, delete and clear; only the owner renames, deletes,
 # shares and removes. Every answer is decided by what find_list() reads now.
+
+MAX_LIST_NAME = 100  # characters, after trimming
 
 
 def user_lists(user):
@@ -1247,12 +934,13 @@ def new_list(user):
     return see_other(f"/lists/{list_id}")
 
 
-def manage(user, found, change):
-    """Run an owner's change to a list; its ValueError is a 400 on the list's page with the reason."""
+def manage(user, list_id, field, change):
+    """Run an owner's change(db, the form's `field`) to a list; its ValueError is a 400 on the list's page."""
+    found, value = find_list(user, list_id, owner_only=True), form_field(field).strip()
     try:
         with transaction(get_db()) as db:
-            locked_list(user, found["id"], owner_only=True)  # membership changes on one list take turns
-            message = change(db)
+            locked_list(user, list_id, owner_only=True)  # membership changes on one list take turns
+            message = change(db, value)
     except ValueError as error:
         return show_list(user, found, status=400, manage_error=str(error))
     flash(message)
@@ -1263,15 +951,14 @@ def manage(user, found, change):
 @login_required
 def rename_list(user, list_id):
     """Rename a list: its owner only."""
-    found, name = find_list(user, list_id, owner_only=True), form_field("name").strip()
 
-    def rename(db):
+    def rename(db, name):
         if error := check_list_name(name):
             raise ValueError(error)
         db.execute("UPDATE lists SET name = ? WHERE id = ?", (name, list_id))
         return f"Renamed the list to {name[:100]}."
 
-    return manage(user, found, rename)
+    return manage(user, list_id, "name", rename)
 
 
 @bottle_app.post("/lists/<list_id:number>/delete")
@@ -1292,9 +979,8 @@ def delete_list(user, list_id):
 @login_required
 def share_list(user, list_id):
     """Share a list with another account, by its name: the list's owner only."""
-    found, username = find_list(user, list_id, owner_only=True), form_field("username").strip()
 
-    def share(db):
+    def share(db, username):
         sql = "SELECT id, username FROM users WHERE lower(username) = lower(?)"
         member = db.execute(sql, (username,)).fetchone() if USERNAME_PATTERN.fullmatch(username) else None
         if not username:
@@ -1311,22 +997,21 @@ def share_list(user, list_id):
             raise ValueError(f"There is no account named {username[:64]}.") from None
         return f"Shared with {member['username']}."
 
-    return manage(user, found, share)
+    return manage(user, list_id, "username", share)
 
 
 @bottle_app.post("/lists/<list_id:number>/members/remove")
 @login_required
 def remove_member(user, list_id):
     """Stop sharing a list with a member: the list's owner only. The member is out at their next request."""
-    found, username = find_list(user, list_id, owner_only=True), form_field("username").strip()
 
-    def remove(db):
+    def remove(db, username):
         sql = "DELETE FROM members WHERE list_id = ? AND user_id IN (SELECT id FROM users WHERE lower(username) = ?)"
         if not USERNAME_PATTERN.fullmatch(username) or not db.execute(sql, (list_id, username.lower())).rowcount:
             raise ValueError(f"{username[:64] or 'Nobody'} does not share this list.")
         return f"{username} no longer shares this list."
 
-    return manage(user, found, remove)
+    return manage(user, list_id, "username", remove)
 
 
 @bottle_app.post("/lists/<list_id:number>/leave")
@@ -1343,7 +1028,7 @@ def leave_list(user, list_id):
     return see_other("/lists")
 
 
-# --- Dates ---------------------------------------------------------------------
+# -- Dates --
 # An item may be due on a day, and repeat. "Today" is the user's own, in their
 # time zone. Marking a repeating item done adds its next occurrence in the same
 # transaction, under the list's lock, so concurrent clicks add exactly one. A
@@ -1356,6 +1041,12 @@ DUE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all but the tab
+
+
+@functools.cache  # the names in the time-zone database: the same for the life of the process, not data
+def time_zones():
+    """Return the IANA time-zone names this machine knows (from the tzdata package where the system has none)."""
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})  # not places
 
 
 def dates_from_form(current=(None, "")):
@@ -1401,7 +1092,7 @@ def add_next_occurrences(db, list_id, done_items, today):
     following = [(item, next_due(item["due"], item["repeat"], today)) for item in done_items if item["repeat"]]
     following = [(item, due) for item, due in following if due]
     if following:
-        numbers = next_numbers(db, list_id, len(following), settings()["max_items"])  # as for any add
+        numbers = next_numbers(db, list_id, len(following), config()["max_items"])  # as for any add
         created = datetime.now(UTC).isoformat(timespec="seconds")
         db.executemany(
             "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1415,7 +1106,7 @@ def add_next_occurrences(db, list_id, done_items, today):
 def user_today(user):
     """Return today's date where the user is: their time zone, else the site's TODO_TIMEZONE."""
     # A name this machine does not know (a database moved to a host with older tzdata): the site's zone.
-    timezone = user["timezone"] if user["timezone"] in time_zones() else settings()["timezone"]
+    timezone = user["timezone"] if user["timezone"] in time_zones() else config()["timezone"]
     return datetime.now(zoneinfo.ZoneInfo(timezone)).date()
 
 
@@ -1460,9 +1151,14 @@ def set_timezone(user):
     timezone = form_field("timezone").strip()
     if timezone not in time_zones():
         return render_account(user, 400, f"{timezone[:64]!r} is not a time zone's IANA name, such as Europe/Paris.")
+    return change_account(user, "SET timezone = ?", (timezone,), f"Your time zone is {timezone}.")
+
+
+def change_account(user, change, values, message):
+    """Change the user's row (`change` is an UPDATE's SET clause), say so, and go back to the account page."""
     with transaction(get_db()) as db:
-        db.execute("UPDATE users SET timezone = ? WHERE id = ?", (timezone, user["id"]))
-    flash(f"Your time zone is {timezone}.")
+        db.execute(f"UPDATE users {change} WHERE id = ?", (*values, user["id"]))  # `change` is never input
+    flash(message)
     return see_other("/account")
 
 
@@ -1476,21 +1172,16 @@ def calendar_hash(token):
 def make_calendar(user):
     """Make a secret calendar address for the user, replacing (and so killing) any earlier one."""
     token = secrets.token_urlsafe(32)  # 256 random bits: unguessable
-    with transaction(get_db()) as db:
-        db.execute("UPDATE users SET calendar_hash = ? WHERE id = ?", (calendar_hash(token), user["id"]))
     session()["calendar"] = token  # shown once, on the next page: the database cannot show it again
-    flash("Your new calendar address is below. Any earlier one no longer works.")
-    return see_other("/account")
+    message = "Your new calendar address is below. Any earlier one no longer works."
+    return change_account(user, "SET calendar_hash = ?", (calendar_hash(token),), message)
 
 
 @bottle_app.post("/account/calendar/delete")
 @login_required
 def delete_calendar(user):
     """Turn the calendar address off."""
-    with transaction(get_db()) as db:
-        db.execute("UPDATE users SET calendar_hash = NULL WHERE id = ?", (user["id"],))
-    flash("Your calendar address is turned off.")
-    return see_other("/account")
+    return change_account(user, "SET calendar_hash = NULL", (), "Your calendar address is turned off.")
 
 
 @bottle_app.get("/calendar/<token>.ics")
@@ -1510,7 +1201,7 @@ def calendar(token):
     WHERE items.done = 0 AND items.due IS NOT NULL
     AND (lists.owner_id = ? OR lists.id IN (SELECT list_id FROM members WHERE user_id = ?))
     ORDER BY items.due, items.list_id, items.no"""
-    site = hashlib.sha256(settings()["secret_key"].encode()).hexdigest()[:16]  # this site's, in every UID
+    site = hashlib.sha256(config()["secret_key"].encode()).hexdigest()[:16]  # this site's, in every UID
     events = icalendar.Calendar()
     events.add("prodid", "-//todo//todo.py//EN")
     events.add("version", "2.0")
@@ -1528,12 +1219,158 @@ def calendar(token):
     return events.to_ical()
 
 
-# --- Accounts ----------------------------------------------------------------
+# -- Accounts --
+# Passwords are hashed with argon2, failed sign-ins are counted in the database (so four
+# workers let through as many guesses as one), and a browser that signed in before keeps a
+# device cookie so that a stranger's guesses cannot lock its owner out.
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024  # characters
+DEVICE_LIFETIME = 400 * 24 * 3600  # seconds a browser stays known as one the user signs in from
+DEVICE_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")  # a device cookie's random id: secrets.token_urlsafe(16)
+LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW = 10, 15 * 60  # failed sign-ins per username, seconds: then 429
+
+# users.session_secret is checked on every request, and replacing it signs out
+# every browser. Being random, it also ties the cookie to this site's database:
+# user 1 of another site with the same key has another secret.
+
+# OWASP's first recommended argon2id setting (19 MiB, 2 passes): about 40 ms.
+password_hasher = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+DUMMY_PASSWORD_HASH = password_hasher.hash("not anybody's password")
+# Two hashes at a time per process, whatever the threads: each borrows 19 MiB while it runs.
+# A limit on work in progress, not data: it holds nothing a request reads.
+hashing_slots = threading.BoundedSemaphore(2)
+
+
+@contextmanager
+def hashing_slot():
+    """Wait for one of this process's hashing slots; 503 when sign-ins swamp the site for seconds."""
+    if not hashing_slots.acquire(timeout=10):
+        raise HTTPError(503, "Too many sign-ins at once. Try again in a moment.", **{"Retry-After": "5"})
+    try:
+        yield
+    finally:
+        hashing_slots.release()
+
+
+def hash_password(password):
+    """Return the argon2 hash of a password, computed in one of the hashing slots."""
+    with hashing_slot():
+        return password_hasher.hash(password)
+
+
+def sign_in(user_id, session_secret, csrf=None):
+    """Start a fresh session for the user: a new cookie, and a new form token unless given one (no fixation)."""
+    session().invalidate()
+    session().update(uid=user_id, secret=session_secret, since=int(time.time()), csrf=csrf or secrets.token_urlsafe(32))
+    session().save()
+
+
+def sign_out(message):
+    """Forget the user in this browser and send it to the sign-in page, with a message."""
+    session().invalidate()
+    session().update(csrf=secrets.token_urlsafe(32), flash=message)
+    session().save()
+    return see_other("/login")
+
+
+def device_signature(user_id, nonce):
+    """Return the signature that proves this site gave the device cookie for the user."""
+    message = f"device {user_id} {nonce}".encode()
+    return hmac.new(config()["secret_key"].encode(), message, "sha256").hexdigest()
+
+
+def known_device(user_id):
+    """Return this browser's device id if it has signed in as the user before (a valid device cookie), else None."""
+    nonce, _, signature = (request.get_cookie(f"todo_device_{user_id}") or "").partition(".")
+    if DEVICE_NONCE.fullmatch(nonce) and hmac.compare_digest(
+        signature.encode(), device_signature(user_id, nonce).encode()
+    ):
+        return nonce
+    return None
+
+
+def remember_device(user_id):
+    """Give this browser a signed, long-lived cookie saying it has signed in as the user (OWASP's device cookie)."""
+    # Signed with hmac here, not with Bottle's secret= cookies, which unpickle what they read.
+    nonce = known_device(user_id) or secrets.token_urlsafe(16)
+    response.set_cookie(
+        f"todo_device_{user_id}", f"{nonce}.{device_signature(user_id, nonce)}", max_age=DEVICE_LIFETIME,
+        path="/", httponly=True, samesite="Lax", secure=config()["secure_cookies"],
+    )  # fmt: skip
+
+
+def check_password(password):
+    """Return why the password cannot be used, or None."""
+    if len(password) < PASSWORD_MIN:
+        return f"A password has at least {PASSWORD_MIN} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"A password has at most {PASSWORD_MAX} characters."
+    return None
+
+
+def create_user(db, username, password):
+    """Add an account and return its id and session secret; raise ValueError with the reason if it cannot be."""
+    error = (
+        check_password(password)
+        if USERNAME_PATTERN.fullmatch(username)
+        else "A username is 3 to 32 letters, digits, dots, dashes or underscores."
+    )
+    if error:
+        raise ValueError(error)
+    password_hash, created = hash_password(password), datetime.now(UTC).isoformat(timespec="seconds")
+    sql = "INSERT INTO users (username, password_hash, session_secret, created) VALUES (?, ?, ?, ?) RETURNING id"
+    user = (username, password_hash, secrets.token_hex(16), created)
+    try:
+        with transaction(db):  # the account and its first list, "To do", together or not at all
+            user_id = db.execute(sql, user).fetchone()[0]
+            db.execute("UPDATE users SET first_list_id = ? WHERE id = ?", (create_list(db, user_id, "To do"), user_id))
+            return user_id, user[2]
+    except sqlite3.IntegrityError:  # the unique name, in any letter case
+        raise ValueError("That username is taken.") from None
+
+
+def create_list(db, owner_id, name):
+    """Make a list owned by the user, inside the caller's transaction, and return its id."""
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    sql = "INSERT INTO lists (owner_id, name, created) VALUES (?, ?, ?) RETURNING id"
+    return db.execute(sql, (owner_id, name, created)).fetchone()[0]
+
+
+def password_attempt(db, username, password_hash, password, device=None):
+    """Return True if the password matches the hash; 429 after too many failures for the username.
+
+    A browser the user has signed in from before (`device`, from its device cookie) counts its
+    failures apart from everyone else's, so a stranger's guesses cannot lock the owner out.
+    """
+    key, now = (f"device {device}" if device else username.lower()[:64]), time.time()
+    with transaction(db):
+        # Counted in the database, with the count read under the name's lock (on SQLite, the
+        # write lock), so four workers together let through exactly as many attempts as one.
+        db.lock("name", key)
+        db.execute("DELETE FROM login_failures WHERE username = ? AND at < ?", (key, now - LOGIN_FAILURE_WINDOW))
+        count, oldest = db.execute("SELECT count(*), min(at) FROM login_failures WHERE username = ?", (key,)).fetchone()
+        if count < LOGIN_FAILURE_LIMIT:  # counted as failed until the password proves otherwise
+            db.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", (key, now))
+    if count >= LOGIN_FAILURE_LIMIT:
+        wait = max(1, int(oldest + LOGIN_FAILURE_WINDOW - now) + 1)
+        minutes = f"{-(-wait // 60)} minute{'s' if wait > 60 else ''}"
+        message = f"Too many failed sign-ins for this username. Try again in {minutes}."
+        raise HTTPError(429, message, **{"Retry-After": str(wait)})
+    try:  # an unknown user is checked against a dummy hash, so the answer's timing does not tell
+        with hashing_slot():
+            password_hasher.verify(password_hash or DUMMY_PASSWORD_HASH, password)
+    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        return False
+    with transaction(db):  # this attempt was right; and everyone's failures past the window go
+        db.execute("DELETE FROM login_failures WHERE username = ? AND at = ?", (key, now))
+        db.execute("DELETE FROM login_failures WHERE at < ?", (now - LOGIN_FAILURE_WINDOW,))
+    return password_hash is not None
 
 
 def check_signup_open():
     """Answer 403 when only the site's owner creates accounts (TODO_SIGNUP=closed)."""
-    if settings()["signup"] != "open":
+    if config()["signup"] != "open":
         abort(403, "Sign-up is closed on this site. Ask its owner for an account.")
 
 
@@ -1620,7 +1457,7 @@ def render_account(user, status=200, error=None):
     if new_calendar is not None:
         session().save()
     values = dict(calendar_on=calendar_on, new_calendar=new_calendar, time_zones=sorted(time_zones()))
-    timezone = user["timezone"] or settings()["timezone"]
+    timezone = user["timezone"] or config()["timezone"]
     values.update(timezone=timezone, today=user_today(user), shared=list(shared.values()))
     return render("account", status, error=error, **values)
 
@@ -1674,25 +1511,27 @@ def delete_account(user):
     return sign_out("Your account and all its items are deleted.")
 
 
-# --- The app and the command line ------------------------------------------
+# --- Running it (part 3) ----------------------------------------------------
 
 
 def create_app(environ=os.environ):
     """Prepare the database and return the WSGI app, sessions included, for these settings."""
     # The settings belong to the app made here and travel with each of its
-    # requests, so two apps made in one process keep their own.
-    config = read_config(environ)
+    # requests (config() reads them), so two apps made in one process keep their own.
+    app_config = read_config(environ)
+    database = app_config["database"]
     try:
-        init_db(config["database"])
-        config["secret_key"] = config["secret_key"] or shared_secret_key(config["database"])
+        init_db(database)
+        app_config["secret_key"] = app_config["secret_key"] or shared_secret_key(database)
     except (sqlite3.Error, OSError) as error:  # not a database, unreadable, down: one line
-        raise SystemExit(f"todo: cannot use the database {name_of(config['database'])}: {one_line(error)}") from None
-    apply_speed_ups()  # the last section
-    with_sessions = SessionMiddleware(bottle_app, session_options(config["secret_key"], config["secure_cookies"]))
+        raise SystemExit(f"todo: cannot use the database {name_of(database)}: {one_line(error)}") from None
+    apply_speed_ups()  # part 6
+    sessions = session_options(app_config["secret_key"], app_config["secure_cookies"])
+    with_sessions = SessionMiddleware(bottle_app, sessions)
 
     def app(environ, start_response):
         """Answer one request with this app's settings."""
-        environ["todo.settings"], environ["todo.started"] = config, time.perf_counter()  # the access log's clock
+        environ["todo.config"], environ["todo.started"] = app_config, time.perf_counter()  # the access log's clock
         return with_sessions(environ, start_response)
 
     return app
@@ -1714,6 +1553,8 @@ def one_line(error, url=""):
 
 def serve(args):
     """Serve the site with waitress until SIGTERM or Ctrl-C, then stop cleanly; SIGHUP changes nothing."""
+    import signal
+
     import waitress
     from waitress import wasyncore
 
@@ -1742,8 +1583,7 @@ def serve(args):
         server_log.info("Stopping: no new connections, finishing the requests in progress (10 s at most)")
         stop_gracefully(server, deadline=time.monotonic() + 10)
     close_idle_connections()  # the last connection closed: SQLite folds the WAL into the file and removes it
-    for pool in postgres_pools.values():
-        pool.close()
+    close_postgres_pools()
     server_log.info("Stopped.")
 
 
@@ -1769,6 +1609,8 @@ def stop_gracefully(server, deadline):
 
 def adduser(database, name):
     """Create an account from the command line, the password from a prompt or one line of stdin."""
+    import getpass
+
     try:
         if sys.stdin.isatty():
             password = getpass.getpass("Password: ")
@@ -1821,6 +1663,8 @@ def restore(database, source):
     """Make the site's data exactly the backup's, with SQLite's backup API: safe while the site runs."""
     # Never copy files over a database: a -wal file left beside it would be laid over the copy.
     # The backup API writes through SQLite under the write lock; readers see the backup afterwards.
+    import tempfile
+
     check_file_command("restore", database, source)
     try:
         backup_copy = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro&immutable=1", uri=True)  # left as it is
@@ -1860,6 +1704,232 @@ def set_aside_if_unusable(database):
         if (part := Path(f"{database}{suffix}")).exists():
             part.rename(f"{aside}{suffix}")
     print(f"restore: {database} could not be used; it is kept as {aside}")
+
+
+def main(argv=None):
+    """Serve the site, or run one of its commands."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="todo.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    # type=int: argparse turns $PORT into a number, or says what is wrong with it.
+    parser.add_argument("--port", type=int, default=os.environ.get("PORT") or "8080", help="default $PORT or 8080")
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8)")
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    # Behind a proxy or a platform's router: whose X-Forwarded-* headers to believe (waitress drops everyone else's).
+    parser.add_argument("--trusted-proxy", help="the proxy's address, or '*' for any (a platform's router)")
+    parser.add_argument(
+        "--trusted-proxy-headers", default="", help='the headers it sets, e.g. "x-forwarded-proto x-forwarded-for"'
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("adduser", help="create an account (password from a prompt or stdin)").add_argument("name")
+    commands.add_parser("backup", help="copy the database while the site runs").add_argument("file", type=Path)
+    commands.add_parser("restore", help="replace the site's data with a backup's").add_argument("file", type=Path)
+    commands.add_parser("copy-to", help="copy this SQLite site into an empty PostgreSQL database").add_argument("url")
+    args = parser.parse_args(argv)
+    database = read_config(os.environ)["database"]
+    if args.command == "adduser":
+        adduser(database, args.name)
+    elif args.command == "backup":
+        backup(database, args.file)
+    elif args.command == "restore":
+        restore(database, args.file)
+    elif args.command == "copy-to":
+        copy_to(database, args.url)
+    else:
+        serve(args)
+
+
+# --- PostgreSQL, past one host (part 4) --------------------------------------
+# With DATABASE_URL set, the same code runs on PostgreSQL, which many hosts can share.
+# connect() hands a URL to connect_postgres(): its connection answers to the names of
+# SQLiteConnection's (part 1), takes the same SQL with ? placeholders, gives rows read by
+# name, and raises sqlite3's errors. Writers on different rows run together: a write locks
+# only what it depends on, the list's row or the username, never the whole database, so
+# adds to two lists never wait for each other, on any host.
+
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,  -- a sequence: never reused, even after a rollback
+    username TEXT NOT NULL, password_hash TEXT NOT NULL, created TEXT NOT NULL,
+    session_secret TEXT NOT NULL, first_list_id BIGINT, timezone TEXT, calendar_hash TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_calendar ON users (calendar_hash);
+CREATE UNIQUE INDEX IF NOT EXISTS users_by_name ON users (lower(username));  -- one account per spelling
+CREATE TABLE IF NOT EXISTS lists (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    owner_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE, name TEXT NOT NULL, created TEXT NOT NULL,
+    last_item_no BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS lists_by_owner ON lists (owner_id);
+CREATE TABLE IF NOT EXISTS members (
+    list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (list_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS members_by_user ON members (user_id);
+CREATE TABLE IF NOT EXISTS items (
+    list_id BIGINT NOT NULL REFERENCES lists (id) ON DELETE CASCADE,
+    no BIGINT NOT NULL, title TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL,
+    due TEXT, repeat TEXT NOT NULL DEFAULT '', PRIMARY KEY (list_id, no)
+);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS login_failures (username TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS login_failures_by_username ON login_failures (username, at);
+"""
+POSTGRES_LOCKS = {  # what a write locks before it reads, held until COMMIT or ROLLBACK
+    "list": "SELECT 1 FROM lists WHERE id = ? FOR UPDATE",  # the list's row: its items and members
+    "name": "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",  # a username, which may have no row
+}
+POSTGRES_UNAVAILABLE = {  # PostgreSQL's states of a database that cannot serve now: 503, not 500
+    "55P03": "The database is busy: another program holds it.",  # lock_not_available
+    "25006": "The database is read-only.",  # read_only_sql_transaction (a standby, say)
+    "53100": "The database's disk is full.",  # disk_full
+}
+
+
+class PostgresConnection:
+    """A psycopg connection used like SQLiteConnection: ? placeholders, rows read by name, sqlite3's errors."""
+
+    schema = POSTGRES_SCHEMA
+    begin_write = "BEGIN"  # locks nothing yet: each write locks what it depends on (lock(), the counter's UPDATE)
+    begin_read = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"  # one snapshot from the first read to the last
+    begin_schema = "BEGIN; SELECT pg_advisory_xact_lock(2026)"  # concurrent CREATE TABLEs fail: take turns
+    list_tables = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+
+    def __init__(self, connection, pool=None):
+        self.connection, self.pool = connection, pool
+
+    def lock(self, what, key):
+        """Inside a write, lock the list (what="list", its id) or the username (what="name") it reads first."""
+        self.execute(POSTGRES_LOCKS[what], (key,)).fetchall()
+
+    def wait_for_locks(self, seconds):
+        """Set how long a statement waits for another connection's lock before it fails as busy."""
+        self.execute(f"SET lock_timeout = {int(seconds * 1000)}")
+
+    def execute(self, sql, values=()):
+        """Run one statement; ? stands for each value, as in SQLite."""
+        with as_sqlite3_errors():
+            return self.connection.execute(postgres_sql(sql), values)
+
+    def executemany(self, sql, rows):
+        """Run one statement for each row of values."""
+        with as_sqlite3_errors(), self.connection.cursor() as cursor:
+            cursor.executemany(postgres_sql(sql), rows)
+
+    def rollback(self):
+        """End the transaction, undoing it."""
+        self.execute("ROLLBACK")
+
+    def commit(self):
+        """End the transaction, keeping it."""
+        self.execute("COMMIT")
+
+    def close(self):
+        """Give the connection back to its pool, or close it."""
+        if self.pool:
+            self.pool.putconn(self.connection)
+        else:
+            self.connection.close()
+
+
+def connect_postgres(url, timeout):
+    """Open a connection to the PostgreSQL database at the URL, waiting `timeout` seconds for a lock."""
+    import psycopg  # only where PostgreSQL is used: it costs a process 13 MiB
+
+    with as_sqlite3_errors(url):
+        return PostgresConnection(psycopg.connect(url, **postgres_options(timeout)))
+
+
+def postgres_options(timeout):
+    """Return psycopg's settings for a connection that answers like sqlite3's, waiting `timeout` s for a lock."""
+    # A server that stops answering (a failover, a dead host) is noticed in seconds, not left to hang a thread.
+    alive = {"connect_timeout": 3, "tcp_user_timeout": 3000, "keepalives_idle": 5, "keepalives_interval": 1}
+    wait = {"options": f"-c lock_timeout={timeout * 1000}"}
+    return {"autocommit": True, "row_factory": PostgresRow.factory, **wait, **alive}
+
+
+@contextmanager
+def as_sqlite3_errors(url=""):
+    """Raise psycopg's errors as sqlite3's of the same DB-API kind, so the rest of the code knows one family."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as error:
+        if isinstance(error, psycopg.IntegrityError):
+            kind = sqlite3.IntegrityError
+        elif isinstance(error, (psycopg.OperationalError, psycopg.InternalError)):  # down, busy, full, read-only
+            kind = sqlite3.OperationalError
+        else:
+            kind = sqlite3.DatabaseError
+        translated = kind(one_line(error, url))
+        if kind is sqlite3.OperationalError:  # busy, read-only or full; or down, restarting, unreachable: a 503
+            translated.reason = POSTGRES_UNAVAILABLE.get(error.sqlstate, "The database does not answer.")
+        raise translated from error
+
+
+# What a statement is made of, for psycopg: quoted text and comments (kept as they are), ? and %.
+SQL_PARTS = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)|(\?)|(%)""")
+
+
+def postgres_sql(sql):
+    """Return SQL written with sqlite3's ? placeholders as psycopg reads it: %s for each, a literal ? or % kept."""
+    # psycopg reads % everywhere in a statement that has values, even inside quotes: each is doubled.
+    return SQL_PARTS.sub(lambda part: part[1].replace("%", "%%") if part[1] else "%s" if part[2] else "%%", sql)
+
+
+class PostgresRow(tuple):
+    """A row read by position or by column name, as sqlite3.Row is."""
+
+    def __getitem__(self, key):
+        """Return a column by its position or its name."""
+        return super().__getitem__(self.names.index(key) if isinstance(key, str) else key)
+
+    def keys(self):
+        """Return the column names, so that dict(row) works."""
+        return self.names
+
+    @staticmethod
+    def factory(cursor):
+        """Return psycopg's maker of rows for this cursor."""
+        names = [column.name for column in cursor.description or ()]
+
+        def make(values):
+            row = PostgresRow(values)
+            row.names = names
+            return row
+
+        return make
+
+
+def pooled_connection(url, size):
+    """Return a connection borrowed from this process's pool, opening the pool on the first request."""
+    # Opened in the process that serves, never before a fork (gunicorn --preload): a
+    # connection shared by two processes mixes their conversations. Keyed by pid for that.
+    key = (url, size, os.getpid())
+    if key not in postgres_pools:
+        import psycopg_pool
+
+        pool = psycopg_pool.ConnectionPool(
+            url, min_size=1, max_size=size, timeout=BUSY_TIMEOUT, open=False,
+            kwargs=postgres_options(BUSY_TIMEOUT), check=psycopg_pool.ConnectionPool.check_connection,
+        )  # fmt: skip
+        if postgres_pools.setdefault(key, pool) is pool:  # two threads at once: one pool is kept
+            pool.open()
+    pool = postgres_pools[key]
+    with as_sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
+        return PostgresConnection(pool.getconn(), pool)
+
+
+def close_postgres_pools():
+    """Close this process's pools of PostgreSQL connections, as it stops."""
+    for pool in postgres_pools.values():
+        pool.close()
+
+
+postgres_pools = {}  # (url, size, pid): connections to lend, never data; check_connection drops broken ones
 
 
 def copy_to(database, url):
@@ -1905,39 +1975,7 @@ def copy_to(database, url):
     print(f"Copied {', '.join(copied)} from {database} to PostgreSQL.")
 
 
-def main(argv=None):
-    """Serve the site, or run one of its commands."""
-    parser = argparse.ArgumentParser(prog="todo.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    # type=int: argparse turns $PORT into a number, or says what is wrong with it.
-    parser.add_argument("--port", type=int, default=os.environ.get("PORT") or "8080", help="default $PORT or 8080")
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (default 8)")
-    parser.add_argument("--quiet", action="store_true", help="no access log")
-    # Behind a proxy or a platform's router: whose X-Forwarded-* headers to believe (waitress drops everyone else's).
-    parser.add_argument("--trusted-proxy", help="the proxy's address, or '*' for any (a platform's router)")
-    parser.add_argument(
-        "--trusted-proxy-headers", default="", help='the headers it sets, e.g. "x-forwarded-proto x-forwarded-for"'
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("adduser", help="create an account (password from a prompt or stdin)").add_argument("name")
-    commands.add_parser("backup", help="copy the database while the site runs").add_argument("file", type=Path)
-    commands.add_parser("restore", help="replace the site's data with a backup's").add_argument("file", type=Path)
-    commands.add_parser("copy-to", help="copy this SQLite site into an empty PostgreSQL database").add_argument("url")
-    args = parser.parse_args(argv)
-    database = read_config(os.environ)["database"]
-    if args.command == "adduser":
-        adduser(database, args.name)
-    elif args.command == "backup":
-        backup(database, args.file)
-    elif args.command == "restore":
-        restore(database, args.file)
-    elif args.command == "copy-to":
-        copy_to(database, args.url)
-    else:
-        serve(args)
-
-
-# --- Upgrades of older databases ---------------------------------------------
+# --- Upgrades of older databases (part 5) ------------------------------------
 # The database records its schema version (settings.schema_version; none before
 # version 2). At the first start of a newer todo, whichever worker comes first
 # upgrades it, once, in one transaction under the schema lock (see init_db): the
@@ -2000,7 +2038,7 @@ UPGRADE_WORDS = {  # what the steps' words stand for on each engine
 
 def schema_version(db):
     """Return the database's schema version, or None when it has no tables yet."""
-    tables = {row[0] for row in db.execute(TABLES[engine(db)])}
+    tables = {row[0] for row in db.execute(db.list_tables)}
     if "users" not in tables:
         return None
     row = db.execute("SELECT value FROM settings WHERE name = 'schema_version'").fetchone()
@@ -2008,8 +2046,11 @@ def schema_version(db):
 
 
 def upgrade(db, version, database):
-    """Bring the database from `version` to today's, inside the schema lock init_db holds."""
-    if engine(db) == "sqlite":
+    """Bring the database from `version` to today's, inside the schema lock init_db holds; refuse a newer one."""
+    if version > SCHEMA_VERSION:  # never make a newer database look older
+        raise sqlite3.DatabaseError(f"it was made by a newer todo (schema {version}; this one knows {SCHEMA_VERSION})")
+    engine = "sqlite" if isinstance(database, Path) else "postgres"
+    if engine == "sqlite":
         kept = database.with_name(f"{database.name}.before-v{SCHEMA_VERSION}-{time.strftime('%Y%m%dT%H%M%S')}")
         # Another connection reads the file as it is: this one holds the write lock and has changed nothing.
         with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(kept)) as copy:
@@ -2031,13 +2072,13 @@ def upgrade(db, version, database):
     else:
         server_log.warning("Upgrading the database from schema %d to %d, in one transaction", version, SCHEMA_VERSION)
     for step in range(version + 1, SCHEMA_VERSION + 1):
-        run_script(db, UPGRADES[step].format(**UPGRADE_WORDS[engine(db)]))
+        run_script(db, UPGRADES[step].format(**UPGRADE_WORDS[engine]))
 
 
-# --- Speed-ups: a first reading can skip this section -----------------------
+# --- Speed-ups (part 6): a first reading can skip this part -----------------
 # Each piece below makes the site faster or smaller without changing what it
-# does, and the story above reaches it through one named seam. Why each is
-# worth it, with the measurements, is in bench/README.md.
+# does, and the parts above reach it by its name alone. Why each is worth it,
+# with the measurements, is in bench/README.md.
 
 
 def apply_speed_ups():
@@ -2046,14 +2087,19 @@ def apply_speed_ups():
     # its mmap threshold and keeps later ones in the arenas of the threads that
     # hashed, so a worker grows by a hash per thread. A fixed threshold (the
     # default, 128 KiB) keeps returning them.
+    import ctypes
+
     try:
         ctypes.CDLL(None).mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
     except (OSError, AttributeError, TypeError):
         pass  # not glibc (macOS, musl, Windows): nothing to tune
 
 
-def reused_connection(path):
-    """Return the idle connection this thread kept to the database, or a new one; close() gives it back."""
+def reused_connection(database):
+    """Return the idle connection this thread kept to the SQLite file, or one from PostgreSQL's pool."""
+    if not isinstance(database, Path):  # PostgreSQL's own way to the same end: a pool for each process (part 4)
+        return pooled_connection(database, config()["pool_size"])
+    path = database
     # Opening a connection costs more than the rest of a page: the file, the WAL index, the
     # schema, and every statement parsed anew. One connection kept idle for each thread skips
     # all of that. It holds no transaction between requests (close() rolls back whatever a failed
@@ -2077,11 +2123,14 @@ def reused_connection(path):
     return db
 
 
-class ReusedConnection(sqlite3.Connection):
+class ReusedConnection(SQLiteConnection):
     """A SQLite connection that close() gives back to its thread, with nothing in progress, instead of closing."""
 
     def close(self):
         """Roll back whatever is left in progress, and keep the connection for this thread's next request."""
+        if sys.exc_info()[1] is not None:  # a request that failed may have left a statement half-read: not kept
+            self.discard()
+            return
         if self.in_transaction:
             self.rollback()
         idle_connections[self.key] = self

@@ -197,7 +197,7 @@ def keyed(make_app, database):
 )
 def test_session_has_an_absolute_lifetime_of_30_days(keyed, age, accepted):
     app, uid, secret = keyed
-    cookie = {"uid": uid, "key": secret, "since": int(time.time()) - age, "csrf": "t"}
+    cookie = {"uid": uid, "secret": secret, "since": int(time.time()) - age, "csrf": "t"}
     app.set_cookie("todo_session", forge_cookie(SECRET_KEY, json_payload(cookie)))
     assert signed_in(app) is accepted
 
@@ -216,12 +216,12 @@ def test_sign_in_time_is_kept_in_the_cookie_and_activity_does_not_renew_it(keyed
 @pytest.mark.parametrize(
     "cookie",
     [
-        {"uid": 1, "key": "a revoked or foreign secret", "since": 0},
+        {"uid": 1, "secret": "a revoked or foreign secret", "since": 0},
         {"uid": 1, "ver": 1, "since": 0},  # a cookie from before per-user secrets
-        {"uid": "1", "key": "x"},
-        {"uid": True, "key": True, "since": True},
-        {"uid": 1.0, "key": ["x"], "since": 1e12},
-        {"uid": 10**30, "key": "x", "since": 1},
+        {"uid": "1", "secret": "x"},
+        {"uid": True, "secret": True, "since": True},
+        {"uid": 1.0, "secret": ["x"], "since": 1e12},
+        {"uid": 10**30, "secret": "x", "since": 1},
         {"uid": None},
         {"csrf": ["not", "text"], "flash": {"x": 1}},
     ],

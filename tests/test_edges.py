@@ -67,12 +67,12 @@ def meanwhile(monkeypatch, database, sql, *values):
     original, ran = todo.transaction, []
 
     @contextmanager
-    def transaction(db):
-        if not ran:
+    def transaction(db, begin=None):
+        if begin is None and not ran:  # a write's transaction, not a read's snapshot
             ran.append(sql)
             with opened(database) as other, original(other):
                 other.execute(sql, values)
-        with original(db) as inside:
+        with original(db, begin) as inside:
             yield inside
 
     monkeypatch.setattr(todo, "transaction", transaction)

@@ -139,8 +139,8 @@ def held(database, what, key):
     """Hold a write open on a connection of its own, begun as the app's are, that has locked what the app locks."""
     holder = todo.connect(database)
     try:
-        holder.executescript(todo.BEGIN_WRITE["postgres"])  # whatever every write of the app takes first
-        todo.lock(holder, what, key)  # the list's row, or the username's advisory lock
+        holder.execute(holder.begin_write)  # whatever every write of the app takes first
+        holder.lock(what, key)  # the list's row, or the username's advisory lock
         yield holder.connection.info.backend_pid
     finally:
         holder.rollback()

@@ -142,7 +142,13 @@ def test_a_read_only_database_stops_the_start_with_one_line(tmp_path, monkeypatc
 
     def read_only(path, timeout=10):
         """Open the file read-only, as SQLite opens a file it may not write."""
-        db = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        db = sqlite3.connect(
+            f"{Path(path).as_uri()}?mode=ro",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            factory=todo.SQLiteConnection,
+        )
         db.row_factory = sqlite3.Row
         return db
 

@@ -84,13 +84,13 @@ def test_database_uses_wal(app, database):
 def test_a_write_holds_the_lists_lock_from_its_start(app, database):
     """A write that locks a list first holds it until it ends: no add to that list can begin meanwhile."""
     # Else two workers could both read "the next number is 7" before either writes.
-    # SQLite: BEGIN IMMEDIATE, the whole file; PostgreSQL: the list's row (todo.lock), so other lists go on.
+    # SQLite: BEGIN IMMEDIATE, the whole file; PostgreSQL: the list's row (its lock()), so other lists go on.
     # 0.2 s, not 0: PostgreSQL's lock_timeout = 0 would mean "wait for ever".
     db, other = todo.connect(database), todo.connect(database, timeout=0.2)
     todo.create_user(db, "alice", PASSWORD)
     list_id = db.execute("SELECT first_list_id FROM users WHERE username = 'alice'").fetchone()[0]
     with todo.transaction(db):
-        todo.lock(db, "list", list_id)
+        db.lock("list", list_id)
         busy = (sqlite3.OperationalError, psycopg.errors.LockNotAvailable)
         with pytest.raises(busy, match="locked|lock timeout"):
             todo.add_item(other, list_id, "meanwhile")

@@ -37,7 +37,7 @@ def test_workers_started_together_all_sign_with_the_one_key_kept_in_the_database
         keys = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchall()
         user_id, secret = db.execute("SELECT id, session_secret FROM users WHERE username = 'bianca'").fetchone()
     assert len(keys) == 1
-    session = {"uid": user_id, "key": secret, "since": int(time.time()), "csrf": "t"}
+    session = {"uid": user_id, "secret": secret, "since": int(time.time()), "csrf": "t"}
     cookie = {"todo_session": forge_cookie(keys[0][0], json_payload(session))}
     for url in urls:
         page = requests.get(url + "/", cookies=cookie, allow_redirects=False)
