@@ -47,6 +47,8 @@ from dateutil.relativedelta import relativedelta
 # -- Settings --
 # Constants, and the settings read from the environment when an app is made. None of them
 # changes while the process runs: they are not data, so each worker may hold its own copy.
+# Whatever else a process keeps is never data either: caches of what cannot change (compiled
+# templates, time-zone names), idle connections, and limits on the work it takes on at once.
 
 ROOT = Path(__file__).resolve().parent  # every path starts here, never at the working directory
 DEFAULT_DATABASE = ROOT / "data" / "todo.db"
@@ -99,11 +101,12 @@ def config():
 # Two defences keep concurrent writes right, each against its own race:
 # - A number taken in one statement. The naive add reads `SELECT max(no) + 1`, then INSERTs:
 #   two workers both read 6 and both write #7 (bench/demo_workers.py shows it with a global
-#   counter). add_item's counter is one `UPDATE ... RETURNING`: it takes the number and holds
-#   the lock until COMMIT, so the next add, on any worker, waits and then gets #8.
-# - The write lock taken *before* the read, where a write depends on what it reads first
+#   counter). add_item takes it with one `UPDATE ... RETURNING` on the list's counter, so no
+#   two adds can ever read the same number, whatever else runs.
+# - The write lock taken *before* the first read, where a write depends on what it reads
 #   (mark all done counts the items; the sign-in throttle counts failures): transaction()
-#   begins with SQLite's BEGIN IMMEDIATE, so no other write comes between the read and the write.
+#   begins with SQLite's BEGIN IMMEDIATE, the file's one write lock, held until COMMIT. Every
+#   other write, on any worker, waits for it: none comes between the read and the write.
 
 SCHEMA_VERSION = 3  # 1: items numbered per user; 2: lists shared with members, numbered per list; 3: dates
 SCHEMA = """
@@ -158,10 +161,12 @@ class SQLiteConnection(sqlite3.Connection):
         self.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
 
-def connect(database, timeout=10, factory=SQLiteConnection, **options):
+def connect(database, timeout=10, kept=False, factory=SQLiteConnection, **options):
     """Open a connection that writes only in explicit transactions, waiting `timeout` seconds for a lock."""
-    if not isinstance(database, Path):  # a postgresql:// URL (part 4): the one way in to the second engine
-        return connect_postgres(database, timeout)
+    if not isinstance(database, Path):  # a postgresql:// URL: the one way in to the second engine (part 4)
+        return connect_postgres(database, timeout, pooled=kept)
+    if kept:  # a request's: the one this thread kept idle since its last request, if any (part 6)
+        return reused_connection(database, timeout)
     # isolation_level=None: Python's sqlite3 must not open transactions behind our back (its
     # deferred BEGIN lets two workers read the same row, then one of them fails to write).
     db = sqlite3.connect(database, timeout=timeout, isolation_level=None, factory=factory, **options)
@@ -173,19 +178,19 @@ def connect(database, timeout=10, factory=SQLiteConnection, **options):
 
 @contextmanager
 def transaction(db, begin=None):
-    """Run the block as one write transaction, holding the write lock from its first statement."""
+    """Run the block as one transaction, all or nothing: a write's, holding the write lock from its start."""
+    db.execute(begin or db.begin_write)  # busy past the connection's timeout: an error, and a 503
     try:
-        db.execute(begin or db.begin_write)  # busy past the connection's timeout: an error, and a 503
         yield db
+        db.commit()
     except BaseException:
         db.rollback()
         raise
-    db.commit()
 
 
 def snapshot(db):
     """Run the block's reads on one view of the database, whatever other requests commit meanwhile."""
-    return transaction(db, begin=db.begin_read)  # a read-only transaction: it locks nothing
+    return transaction(db, begin=db.begin_read)  # a read's transaction: it takes no write lock
 
 
 def init_db(database):
@@ -245,15 +250,15 @@ bottle_app = bottle.Bottle()  # the routes, hooks and error pages; create_app() 
 def get_db():
     """Return this request's database connection, taken on first use, given back when the request ends."""
     if "todo.db" not in request.environ:
-        # A connection of this request's own, used by no other: a speed-up keeps it idle between
-        # this thread's requests (part 6), and it holds no transaction from one request to the next.
-        request.environ["todo.db"] = reused_connection(config()["database"])
+        # Of this request's own, used by no other at the same time, with no transaction left
+        # from an earlier request: kept=True only lets its thread use it again afterwards.
+        request.environ["todo.db"] = connect(config()["database"], BUSY_TIMEOUT, kept=True)
     return request.environ["todo.db"]
 
 
 @bottle_app.hook("after_request")
 def close_db():
-    """Give back the request's connection, whatever the route did: the one teardown."""
+    """Give back the request's connection, whatever the route did: the one teardown (close() ends its use)."""
     if "todo.db" in request.environ:
         request.environ.pop("todo.db").close()
 
@@ -263,8 +268,9 @@ def close_db():
 # written as JSON (never pickle: a forged pickle runs code). It travels with the browser, so
 # whichever worker answers next sees the same session. Anyone can read it (signed, not
 # encrypted), so it holds only ids and tokens: uid, the user; secret, that user's session
-# secret; since, when they signed in; csrf, the form token; flash, a short message. The
-# secret is checked against the database on every request: replacing it signs out every browser.
+# secret; since, when they signed in; csrf, the form token; flash, a short message; calendar,
+# a new calendar address, shown once. The secret is checked against the database on every
+# request: replacing it signs out every browser.
 
 
 def session_options(secret_key, secure_cookies):
@@ -389,7 +395,12 @@ def find_list(user, list_id=None, owner_only=False, counts=False):
         abort(404, NO_SUCH_LIST)
     if owner_only and row["owner_id"] != user["id"]:
         abort(403, "Only the list's owner can do that.")
-    return {**dict(row), "base": "" if list_id is None else f"/lists/{list_id}"}
+    return {**dict(row), "base": list_base(list_id)}
+
+
+def list_base(list_id):
+    """Return where a list's pages begin: "" for the first list's own routes (/, /active...), else /lists/<id>."""
+    return "" if list_id is None else f"/lists/{list_id}"
 
 
 def load_items(db, list_id, done=(0, 1), page=1):
@@ -402,9 +413,7 @@ def load_items(db, list_id, done=(0, 1), page=1):
 
 
 def show_list(user, found, suffix="", page=1, status=200, **form):
-    """Render a page of the list with one of the filters; the footer counts all the list's items."""
-    if "total" not in found:
-        found = find_list(user, found["id"] if found["base"] else None, counts=True)
+    """Render a page of the list (found with its counts) with one of the filters; the footer counts all its items."""
     total, left, path = found["total"], found["not_done"], page_path(found["base"], suffix)
     last = max(1, -(-{"": total, "/active": left, "/completed": total - left}[suffix] // PAGE_SIZE))
     if page > last and status == 200:  # past the end: typed, or the page's last item just went
@@ -433,60 +442,51 @@ def all_items(user, list_id=None):
     return list_page(user, list_id, "")
 
 
-def check_title(title):
-    """Return why a (trimmed) title cannot be used, or None."""
-    return check_text(title, "An item needs a title.", "A title", MAX_TITLE)
-
-
 @bottle_app.post("/items")
 @bottle_app.post("/lists/<list_id:number>/items")
 @login_required
 def add(user, list_id=None):
     """Add an item with the list's next number, or several: `titles` holds one a line."""
-    found, several = find_list(user, list_id), "titles" in request.forms
-    back = back_path(found)  # the page the form is on (part 2)
+    several, to_list = "titles" in request.forms, user["first_list_id"] if list_id is None else list_id
+    back, max_items = back_path(list_base(list_id)), config()["max_items"]  # back: the form's page (part 2)
     try:
         titles = titles_from_form() if several else [form_field("title").strip()]  # form_field: part 2
-        if not several and (error := check_title(titles[0])):
+        if not several and (error := check_title(titles[0])):  # part 2
             raise ValueError(error)
         due, repeat = dates_from_form()  # part 2
-        numbers = add_items(get_db(), found["id"], titles, config()["max_items"], due, repeat, member=user["id"])
+        # No read of the list before: the add itself checks that the user may add to it (next_numbers).
+        if several:  # all go in, or none (part 2)
+            numbers = add_items(get_db(), to_list, titles, max_items, due, repeat, user_id=user["id"])
+        else:
+            numbers = [add_item(get_db(), to_list, titles[0], max_items, due, repeat, user_id=user["id"])]
     except ValueError as error:  # the form again, with the reason and the text as typed
-        path, _, page = back.partition("?page=")
         typed = {"titles": form_field("titles")[:MAX_BODY]} if several else {"title": titles[0][: MAX_TITLE * 2]}
         typed.update(due=form_field("due")[:20], repeat=form_field("repeat")[:20])
-        return show_list(user, found, filter_of(path), int(page or 1), 400, error=str(error), **typed)
+        return show_list_again(user, list_id, back, error=str(error), **typed)  # part 2
     flash(f"Added #{numbers[0]}." if len(numbers) == 1 else f"Added #{numbers[0]} to #{numbers[-1]}.")
     return see_other(back)
 
 
-def add_item(db, list_id, title, max_items=10_000, due=None, repeat="", member=None):
-    """Store a new item in the list and return its number: the list's next, taken under the list's lock."""
-    return add_items(db, list_id, [title], max_items, due, repeat, member)[0]
-
-
-def add_items(db, list_id, titles, max_items=10_000, due=None, repeat="", member=None):
-    """Store several items in the list, all or none, and return their consecutive numbers (404 if not `member`'s)."""
+def add_item(db, list_id, title, max_items=None, due=None, repeat="", user_id=None):
+    """Store a new item in the list and return its number, the list's next; 404 unless `user_id` may add."""
     with transaction(db):
-        numbers = next_numbers(db, list_id, len(titles), max_items, member)
+        (no,) = next_numbers(db, list_id, 1, max_items, user_id)
         created = datetime.now(UTC).isoformat(timespec="seconds")
-        db.executemany(
-            "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
-            [(list_id, no, title, created, due, repeat) for no, title in zip(numbers, titles, strict=True)],
-        )
-    return list(numbers)
+        sql = "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)"
+        db.execute(sql, (list_id, no, title, created, due, repeat))
+    return no
 
 
-def next_numbers(db, list_id, count, max_items=None, member=None):
-    """Inside a write transaction, take the list's next `count` numbers; 404 unless the user `member` may add."""
-    # The counter and the items change in one transaction, and the counter's UPDATE locks
-    # the list's row until COMMIT: a second add to the list, from any member on any worker
-    # or host, waits, then reads the number this one left. So 1, 2, 3... with no duplicates;
-    # a rolled-back add takes its numbers back, so no gaps. Deleting never frees a number.
+def next_numbers(db, list_id, count, max_items=None, user_id=None):
+    """Inside a write, take the list's next `count` numbers; 404 unless the user `user_id` owns or shares it."""
+    # The counter and the items change in one transaction, which holds the write lock until
+    # COMMIT: a second add to the list, from any member on any worker, waits, then reads the
+    # number this one left. So 1, 2, 3... with no number given twice; a rolled-back add gives
+    # its numbers back. A deleted item's number is never given again.
     sql, values = "UPDATE lists SET last_item_no = last_item_no + ? WHERE id = ?", [count, list_id]
-    if member is not None:  # and only while they own or share it: checked and locked in the same statement
+    if user_id is not None:  # and only while they own or share it: checked in the same statement
         sql += " AND (owner_id = ? OR EXISTS (SELECT 1 FROM members WHERE list_id = lists.id AND user_id = ?))"
-        values += [member, member]
+        values += [user_id, user_id]
     last = db.execute(sql + " RETURNING last_item_no", values).fetchone()
     if last is None:  # the list was deleted, or its owner stopped sharing it, since this request began
         abort(404, NO_SUCH_LIST)
@@ -520,7 +520,7 @@ def database_trouble_is_503(handler):
         try:
             return handler(*args, **kwargs)
         except sqlite3.IntegrityError as error:  # a row this change refers to went at the same moment
-            server_log.warning("409 %s %s: %s", request.method, request.path, one_line(error))
+            server_log.warning("409 %s %s: %s", request.method, path_for_log(), one_line(error))
             raise HTTPError(
                 409, "Something this change needs was changed at the same moment. Nothing was changed."
             ) from None
@@ -529,7 +529,7 @@ def database_trouble_is_503(handler):
                 reason = error.reason
             elif (reason := UNAVAILABLE.get(error.sqlite_errorcode & 0xFF)) is None:  # the primary code
                 raise
-            server_log.warning("503 %s %s: %s (%s)", request.method, request.path, reason, error)  # one line
+            server_log.warning("503 %s %s: %s (%s)", request.method, path_for_log(), reason, error)  # one line
             raise HTTPError(
                 503, f"{reason} Nothing was changed; try again in a moment.", **{"Retry-After": "5"}
             ) from None
@@ -590,12 +590,18 @@ def finish_request():
     set_security_headers()
     if access_log.isEnabledFor(logging.INFO):  # e.g. `127.0.0.1 POST /items 303 41.8ms`
         # The path as it was sent, %-escaped, so that no path can forge a line.
-        fields = (environ.get(key, "") for key in ("REMOTE_ADDR", "REQUEST_METHOD", "bottle.raw_path"))
+        fields = (environ.get("REMOTE_ADDR", ""), environ.get("REQUEST_METHOD", ""), path_for_log())
         line = [
             quote(field.encode("latin-1", "backslashreplace"), safe="/!$&'()*+,;=:@-._~") or "-" for field in fields
         ]
         milliseconds = (time.perf_counter() - environ["todo.started"]) * 1000
         access_log.info("%s %s %s %d %.1fms", *line, response.status_code, milliseconds)
+
+
+def path_for_log():
+    """Return the request's path as sent, with a calendar's secret token left out: the log must not open it."""
+    path = request.environ.get("bottle.raw_path", "")
+    return "/calendar/(secret).ics" if path.startswith("/calendar/") else path
 
 
 def set_security_headers():
@@ -648,14 +654,21 @@ def healthz():
 # -- A list's other pages and actions --
 
 
-def back_path(found):
+def back_path(base):
     """Return the page the form came from: one of the list's filters and its page, or /today; never anywhere else."""
     path, _, page = form_field("back").partition("?page=")
     if path == "/today":
         return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
-    if path not in {page_path(found["base"], suffix) for suffix in FILTERS}:
-        return page_path(found["base"])
+    if path not in {page_path(base, suffix) for suffix in FILTERS}:
+        return page_path(base)
     return f"{path}?page={page}" if WHOLE_NUMBER.fullmatch(page) else path
+
+
+def show_list_again(user, list_id, back, **form):
+    """Show the list's page a form came from (`back`, from back_path) again, with a 400 and the reason."""
+    path, _, page = back.partition("?page=")
+    with snapshot(get_db()):  # its footer and its items read together, as list_page reads them
+        return show_list(user, find_list(user, list_id, counts=True), filter_of(path), int(page or 1), 400, **form)
 
 
 def filter_of(path):
@@ -686,6 +699,23 @@ def check_text(text, missing, what, most):
     if len(text) > most:
         return f"{what} has at most {most} characters (this one has {len(text)})."
     return None
+
+
+def check_title(title):
+    """Return why a (trimmed) title cannot be used, or None."""
+    return check_text(title, "An item needs a title.", "A title", MAX_TITLE)
+
+
+def add_items(db, list_id, titles, max_items=None, due=None, repeat="", user_id=None):
+    """Store several items in the list, all or none, and return their numbers, consecutive, as add_item does."""
+    with transaction(db):
+        numbers = next_numbers(db, list_id, len(titles), max_items, user_id)
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        db.executemany(
+            "INSERT INTO items (list_id, no, title, created, due, repeat) VALUES (?, ?, ?, ?, ?, ?)",
+            [(list_id, no, title, created, due, repeat) for no, title in zip(numbers, titles, strict=True)],
+        )
+    return list(numbers)
 
 
 def titles_from_form():
@@ -738,7 +768,7 @@ def delete_item(user, list_id, no):
     """Delete the list's item #no, say so on the next page, and go back to the list."""
     found = change_item(user, list_id, no, "DELETE FROM items WHERE list_id = ? AND no = ?")
     flash(f"Deleted #{no}.")
-    return see_other(back_path(found))
+    return see_other(back_path(found["base"]))
 
 
 @bottle_app.post("/items/<no:number>/toggle")
@@ -759,18 +789,18 @@ def toggle(user, no, list_id=None):
         if not item["done"]:
             add_next_occurrences(db, found["id"], [item], user_today(user))
 
-    return mark_done(user, list_id, flip)
+    return change_done_marks(user, list_id, flip)
 
 
-def mark_done(user, list_id, change):
+def change_done_marks(user, list_id, change):
     """Run change(db, list) under the list's lock, and go back; past the list's limit, a 400 and nothing changed."""
     try:
         with transaction(get_db()) as db:
             found = locked_list(user, list_id)
             change(db, found)
     except ValueError as error:  # the next occurrences of repeating items would pass TODO_MAX_ITEMS
-        return show_list(user, find_list(user, list_id, counts=True), status=400, error=str(error))
-    return see_other(back_path(found))
+        return show_list_again(user, list_id, back_path(list_base(list_id)), error=str(error))
+    return see_other(back_path(found["base"]))
 
 
 @bottle_app.post("/items/<no:number>/delete")
@@ -821,8 +851,8 @@ def edit(user, no, list_id=None):
             db.execute(sql, (title, due, repeat, found["id"], no))
     except ValueError as error:  # the form again, with the reason and the values as typed
         typed = dict(title=title[: MAX_TITLE * 2], due=form_field("due")[:20], repeat=form_field("repeat")[:20])
-        return render("edit", 400, found=found, no=no, error=str(error), back=back_path(found), **typed)
-    return see_other(back_path(found))
+        return render("edit", 400, found=found, no=no, error=str(error), back=back_path(found["base"]), **typed)
+    return see_other(back_path(found["base"]))
 
 
 @bottle_app.post("/items/toggle-all")
@@ -842,7 +872,7 @@ def toggle_all(user, list_id=None):
             db.execute("UPDATE items SET done = 1, repeat = '' WHERE list_id = ? AND done = 0", (found["id"],))
             add_next_occurrences(db, found["id"], repeating, user_today(user))
 
-    return mark_done(user, list_id, flip_all)
+    return change_done_marks(user, list_id, flip_all)
 
 
 @bottle_app.post("/items/clear-completed")
@@ -854,7 +884,7 @@ def clear_completed(user, list_id=None):
         found = locked_list(user, list_id)
         cleared = db.execute("DELETE FROM items WHERE list_id = ? AND done = 1", (found["id"],)).rowcount
     flash(f"Cleared {cleared} completed item{'' if cleared == 1 else 's'}.")
-    return see_other(back_path(found))
+    return see_other(back_path(found["base"]))
 
 
 def export_list(found):
@@ -942,7 +972,7 @@ def manage(user, list_id, field, change):
             locked_list(user, list_id, owner_only=True)  # membership changes on one list take turns
             message = change(db, value)
     except ValueError as error:
-        return show_list(user, found, status=400, manage_error=str(error))
+        return show_list_again(user, list_id, page_path(found["base"]), manage_error=str(error))
     flash(message)
     return see_other(page_path(found["base"]))
 
@@ -967,7 +997,8 @@ def delete_list(user, list_id):
     """Delete a list and its items: its owner only, and never the first list."""
     found = find_list(user, list_id, owner_only=True)
     if list_id == user["first_list_id"]:
-        return show_list(user, found, status=400, manage_error="Your first list cannot be deleted; rename it instead.")
+        error = "Your first list cannot be deleted; rename it instead."
+        return show_list_again(user, list_id, page_path(found["base"]), manage_error=error)
     with transaction(get_db()) as db:
         locked_list(user, list_id, owner_only=True)  # still there, and still theirs
         db.execute("DELETE FROM lists WHERE id = ?", (list_id,))  # its items and members go with it (CASCADE)
@@ -1020,7 +1051,8 @@ def leave_list(user, list_id):
     """Stop sharing a list someone else owns."""
     found = find_list(user, list_id)
     if found["owner_id"] == user["id"]:
-        return show_list(user, found, status=400, manage_error="You own this list: delete it instead of leaving.")
+        error = "You own this list: delete it instead of leaving."
+        return show_list_again(user, list_id, page_path(found["base"]), manage_error=error)
     with transaction(get_db()) as db:
         locked_list(user, list_id)  # a list deleted meanwhile: 404, as for any list not theirs
         db.execute("DELETE FROM members WHERE list_id = ? AND user_id = ?", (list_id, user["id"]))
@@ -1189,12 +1221,11 @@ def calendar(token):
     """Answer the calendar of the user whose secret address this is: an all-day event for each item due."""
     import icalendar  # only where a calendar is asked for: a process that serves none keeps its memory
 
-    # Looked up by the token's hash, so the lookup's timing tells nothing about the token; checked again
-    # in constant time. Read on every request: a replaced or deleted address is dead on every worker.
-    digest = calendar_hash(token)
-    user = get_db().execute("SELECT id, username, calendar_hash FROM users WHERE calendar_hash = ?", (digest,))
-    user = user.fetchone()
-    if user is None or not hmac.compare_digest(user["calendar_hash"], digest):
+    # Looked up by the token's hash: the lookup's timing could tell something of the hash at most,
+    # never of the token. Read on every request: a replaced or deleted address is dead on every worker.
+    sql = "SELECT id, username FROM users WHERE calendar_hash = ?"
+    user = get_db().execute(sql, (calendar_hash(token),)).fetchone()
+    if user is None:
         abort(404, "There is no such calendar. Its address may have been replaced or turned off.")
     sql = """SELECT items.list_id, items.no, items.title, items.due, lists.name AS list_name
     FROM items JOIN lists ON lists.id = items.list_id
@@ -1343,15 +1374,18 @@ def password_attempt(db, username, password_hash, password, device=None):
     A browser the user has signed in from before (`device`, from its device cookie) counts its
     failures apart from everyone else's, so a stranger's guesses cannot lock the owner out.
     """
-    key, now = (f"device {device}" if device else username.lower()[:64]), time.time()
+    # What the failures are counted under: kept in the column `username`, a device's as "device <id>".
+    counted_as, now = (f"device {device}" if device else username.lower()[:64]), time.time()
     with transaction(db):
         # Counted in the database, with the count read under the name's lock (on SQLite, the
         # write lock), so four workers together let through exactly as many attempts as one.
-        db.lock("name", key)
-        db.execute("DELETE FROM login_failures WHERE username = ? AND at < ?", (key, now - LOGIN_FAILURE_WINDOW))
-        count, oldest = db.execute("SELECT count(*), min(at) FROM login_failures WHERE username = ?", (key,)).fetchone()
+        db.lock("name", counted_as)
+        db.execute("DELETE FROM login_failures WHERE username = ? AND at < ?", (counted_as, now - LOGIN_FAILURE_WINDOW))
+        count, oldest = db.execute(
+            "SELECT count(*), min(at) FROM login_failures WHERE username = ?", (counted_as,)
+        ).fetchone()
         if count < LOGIN_FAILURE_LIMIT:  # counted as failed until the password proves otherwise
-            db.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", (key, now))
+            db.execute("INSERT INTO login_failures (username, at) VALUES (?, ?)", (counted_as, now))
     if count >= LOGIN_FAILURE_LIMIT:
         wait = max(1, int(oldest + LOGIN_FAILURE_WINDOW - now) + 1)
         minutes = f"{-(-wait // 60)} minute{'s' if wait > 60 else ''}"
@@ -1363,7 +1397,7 @@ def password_attempt(db, username, password_hash, password, device=None):
     except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
         return False
     with transaction(db):  # this attempt was right; and everyone's failures past the window go
-        db.execute("DELETE FROM login_failures WHERE username = ? AND at = ?", (key, now))
+        db.execute("DELETE FROM login_failures WHERE username = ? AND at = ?", (counted_as, now))
         db.execute("DELETE FROM login_failures WHERE at < ?", (now - LOGIN_FAILURE_WINDOW,))
     return password_hash is not None
 
@@ -1667,24 +1701,25 @@ def restore(database, source):
 
     check_file_command("restore", database, source)
     try:
-        backup_copy = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro&immutable=1", uri=True)  # left as it is
-        tables = {row[0] for row in backup_copy.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
-        if (
-            not {"users", "items", "settings"} <= tables
-            or backup_copy.execute("PRAGMA quick_check").fetchone()[0] != "ok"
-        ):
-            sys.exit(f"restore: {source} is not a todo backup (or it is damaged); nothing changed")
-        with tempfile.TemporaryDirectory() as scratch:  # a backup from an older todo gets today's schema first
+        backup_uri = f"{source.resolve().as_uri()}?mode=ro&immutable=1"  # read, and left as it is
+        # A scratch directory: a backup from an older todo gets today's schema there first.
+        with closing(sqlite3.connect(backup_uri, uri=True)) as backup_copy, tempfile.TemporaryDirectory() as scratch:
+            tables = {row[0] for row in backup_copy.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+            if (
+                not {"users", "items", "settings"} <= tables
+                or backup_copy.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+            ):
+                sys.exit(f"restore: {source} is not a todo backup (or it is damaged); nothing changed")
             staged = Path(scratch) / "staged.db"
-            backup_copy.backup(copy := sqlite3.connect(staged))
-            copy.close()
+            with closing(sqlite3.connect(staged)) as copy:
+                backup_copy.backup(copy)
             init_db(staged)
             set_aside_if_unusable(database)
             init_db(database)
-            staged_db, live = connect(staged), connect(database, timeout=60)  # writers in progress finish first
-            staged_db.backup(live)
-            staged_db.close()
-            live.close()
+            # timeout=60: writers in progress finish first. FULL: on disk before "Restored" is said.
+            with closing(connect(staged)) as staged_db, closing(connect(database, timeout=60)) as live:
+                live.execute("PRAGMA synchronous = FULL")
+                staged_db.backup(live)
     except sqlite3.Error as error:
         sys.exit(f"restore: {source} cannot be restored ({error}); nothing changed")
     print(f"Restored {database} from {source}.")
@@ -1834,8 +1869,10 @@ class PostgresConnection:
             self.connection.close()
 
 
-def connect_postgres(url, timeout):
-    """Open a connection to the PostgreSQL database at the URL, waiting `timeout` seconds for a lock."""
+def connect_postgres(url, timeout, pooled=False):
+    """Open a connection to the PostgreSQL database at the URL, or borrow one from the pool (a request's)."""
+    if pooled:  # PostgreSQL's way to what part 6 does for SQLite: connections kept open for requests
+        return pooled_connection(url, config()["pool_size"], timeout)
     import psycopg  # only where PostgreSQL is used: it costs a process 13 MiB
 
     with as_sqlite3_errors(url):
@@ -1904,22 +1941,22 @@ class PostgresRow(tuple):
         return make
 
 
-def pooled_connection(url, size):
+def pooled_connection(url, size, timeout):
     """Return a connection borrowed from this process's pool, opening the pool on the first request."""
     # Opened in the process that serves, never before a fork (gunicorn --preload): a
     # connection shared by two processes mixes their conversations. Keyed by pid for that.
-    key = (url, size, os.getpid())
+    key = (url, size, timeout, os.getpid())
     if key not in postgres_pools:
         import psycopg_pool
 
         pool = psycopg_pool.ConnectionPool(
-            url, min_size=1, max_size=size, timeout=BUSY_TIMEOUT, open=False,
-            kwargs=postgres_options(BUSY_TIMEOUT), check=psycopg_pool.ConnectionPool.check_connection,
+            url, min_size=1, max_size=size, timeout=timeout, open=False,
+            kwargs=postgres_options(timeout), check=psycopg_pool.ConnectionPool.check_connection,
         )  # fmt: skip
         if postgres_pools.setdefault(key, pool) is pool:  # two threads at once: one pool is kept
             pool.open()
     pool = postgres_pools[key]
-    with as_sqlite3_errors():  # no connection within BUSY_TIMEOUT: the database does not answer
+    with as_sqlite3_errors():  # no connection within `timeout`: the database does not answer
         return PostgresConnection(pool.getconn(), pool)
 
 
@@ -1929,7 +1966,7 @@ def close_postgres_pools():
         pool.close()
 
 
-postgres_pools = {}  # (url, size, pid): connections to lend, never data; check_connection drops broken ones
+postgres_pools = {}  # (url, size, timeout, pid): connections to lend, never data; check_connection drops broken ones
 
 
 def copy_to(database, url):
@@ -2095,11 +2132,8 @@ def apply_speed_ups():
         pass  # not glibc (macOS, musl, Windows): nothing to tune
 
 
-def reused_connection(database):
-    """Return the idle connection this thread kept to the SQLite file, or one from PostgreSQL's pool."""
-    if not isinstance(database, Path):  # PostgreSQL's own way to the same end: a pool for each process (part 4)
-        return pooled_connection(database, config()["pool_size"])
-    path = database
+def reused_connection(path, timeout):
+    """Return the idle connection this thread kept to the SQLite file, or a new one; close() gives it back."""
     # Opening a connection costs more than the rest of a page: the file, the WAL index, the
     # schema, and every statement parsed anew. One connection kept idle for each thread skips
     # all of that. It holds no transaction between requests (close() rolls back whatever a failed
@@ -2118,7 +2152,7 @@ def reused_connection(database):
         db = None
     if db is None:
         # check_same_thread=False: used by one thread at a time, and closed by the main one as the process stops.
-        db = connect(path, timeout=BUSY_TIMEOUT, factory=ReusedConnection, check_same_thread=False)
+        db = connect(path, timeout, factory=ReusedConnection, check_same_thread=False)
         db.key, db.file = key, file
     return db
 

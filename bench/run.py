@@ -390,7 +390,7 @@ def users_script(workdir, name, users, fields=""):
 
 def wrk(url, seconds, script=None, connections=CONNECTIONS, threads=2):
     """Drive the URL with wrk; return (requests per second, failed responses and socket errors)."""
-    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", url]
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", url]
     if script:
         argv[1:1] = ["-s", str(script)]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout

@@ -84,3 +84,26 @@ def test_quiet_writes_no_access_log(database, tmp_path):
     log = (tmp_path / "server-0.log").read_text()
     assert "Serving on" in log  # the server did write, just no request lines
     assert "/login" not in log and "/nope" not in log and "/healthz" not in log
+
+
+def test_a_calendar_address_is_logged_without_its_secret_token(database, tmp_path):
+    """The calendar's address is its only key: the log names the request, never the token in it."""
+    with running(serve(), database, log_dir=tmp_path) as (url,):
+        log = tmp_path / "server-0.log"
+        browser = requests.Session()
+        form = browser.get(url + "/register").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)[1]
+        browser.post(url + "/register", {"csrf_token": token, "username": "alice", "password": "correct horse 1"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get(url + "/account").text)[1]  # a new one
+        shown = browser.post(url + "/account/calendar", {"csrf_token": token}).text  # the account page, once
+        calendar = re.search(r'href="(/calendar/[^"]+\.ics)"', shown)[1]
+        secret = calendar.removeprefix("/calendar/").removesuffix(".ics")
+        assert browser.get(url + calendar).status_code == 200
+        assert requests.get(url + "/calendar/not-a-real-token.ics").status_code == 404
+        lines = wait_for_lines(log, 7)
+    assert secret not in log.read_text() and "not-a-real-token" not in log.read_text()
+    calendar_lines = [LINE.match(line) for line in lines if "/calendar/" in line]
+    assert sorted((p["path"], p["status"]) for p in calendar_lines) == [
+        ("/calendar/(secret).ics", "200"),
+        ("/calendar/(secret).ics", "404"),
+    ]

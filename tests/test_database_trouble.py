@@ -282,10 +282,10 @@ def test_a_read_only_database_refuses_writes_with_503_and_still_shows_the_list(a
     client = tolerant(alice)
     assert add(client, "written before").status_int == 303
 
-    def read_only_connect(path, timeout=10, **options):
-        """Open the database as the site does (same options), but read-only."""
+    def read_only_connect(path, timeout=10, kept=False, factory=todo.SQLiteConnection, **options):
+        """Open the database as the site does (same options), but read-only, and never kept for another request."""
         uri = f"{Path(path).as_uri()}?mode=ro"
-        db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, **options)
+        db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, factory=factory, **options)
         db.row_factory = sqlite3.Row
         return db
 

@@ -142,11 +142,11 @@ def test_a_reused_connection_reads_what_another_program_committed_meanwhile(alic
 def test_a_connection_given_back_mid_write_keeps_nothing_of_it(database):
     """A request that failed inside a write: giving its connection back rolls the write back and frees the lock."""
     todo.init_db(database)
-    db = todo.reused_connection(database)
+    db = todo.reused_connection(database, todo.BUSY_TIMEOUT)
     db.execute("BEGIN IMMEDIATE")
     db.execute("INSERT INTO settings (name, value) VALUES ('half', 'written')")
     db.close()  # given back, not closed
-    assert todo.reused_connection(database) is db and not db.in_transaction
+    assert todo.reused_connection(database, todo.BUSY_TIMEOUT) is db and not db.in_transaction
     db.close()
     with opened(database) as other, todo.transaction(other):  # the write lock is free at once
         assert other.execute("SELECT count(*) FROM settings WHERE name = 'half'").fetchone()[0] == 0
@@ -156,10 +156,10 @@ def test_a_connection_given_back_mid_write_keeps_nothing_of_it(database):
 def test_a_reused_connection_never_crosses_a_fork(database, monkeypatch):
     """One per process and thread: a connection made before a fork (gunicorn --preload) is not the child's."""
     todo.init_db(database)
-    parent = todo.reused_connection(database)
+    parent = todo.reused_connection(database, todo.BUSY_TIMEOUT)
     parent.close()
     monkeypatch.setattr(os, "getpid", lambda: -1)  # as seen from a forked child
-    child = todo.reused_connection(database)
+    child = todo.reused_connection(database, todo.BUSY_TIMEOUT)
     assert child is not parent
     child.close()
     todo.close_idle_connections()  # the child's own, as it stops
