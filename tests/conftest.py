@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -168,21 +167,22 @@ def forge_cookie(secret_key, payload):
     """Return a session cookie value for raw payload bytes, signed the way Beaker signs it.
 
     Beaker's cookie is the HMAC-SHA1 of the base64 payload (40 hex digits), then that base64;
-    the JSON serializer's payload is zlib-compressed JSON, the pickle serializer's a pickle.
+    todo's payload is JSON (Beaker's own JSON serializer compresses it with zlib first), a
+    pickle serializer's a pickle.
     """
     value = base64.b64encode(payload).decode("ascii")
     return hmac.new(secret_key.encode(), value.encode(), hashlib.sha1).hexdigest() + value
 
 
 def json_payload(data):
-    """Return session data the way Beaker's JSON serializer stores it."""
-    return zlib.compress(json.dumps(data).encode())
+    """Return session data the way todo stores it: plain JSON (see LeanCookieSession)."""
+    return json.dumps(data).encode()
 
 
 def cookie_data(app):
     """Return what the app's session cookie holds (signed, not encrypted: anyone can read it)."""
     value = app.cookies["todo_session"].strip('"')
-    return json.loads(zlib.decompress(base64.b64decode(value[40:])))  # after 40 hex digits of signature
+    return json.loads(base64.b64decode(value[40:]))  # after 40 hex digits of signature
 
 
 def post(app, path, **fields):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import argon2
+import beaker.session
 import pytest
 import webtest
 from conftest import (
@@ -254,7 +255,13 @@ def test_forged_pickle_cookie_never_runs(make_app, tmp_path, serializer, monkeyp
     if serializer == "pickle":
         options = todo.session_options
         monkeypatch.setattr(
-            todo, "session_options", lambda *args: {**options(*args), "session.data_serializer": "pickle"}
+            todo,
+            "session_options",
+            lambda *args: {
+                **options(*args),
+                "session.data_serializer": "pickle",
+                "session.session_class": beaker.session.CookieSession,  # Beaker's own, which obeys the setting
+            },
         )
     app = make_app(TODO_SECRET_KEY=SECRET_KEY)
     marker = tmp_path / "forged-cookie-ran"

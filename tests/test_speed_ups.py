@@ -1,12 +1,17 @@
 """The speed-ups at the end of todo.py: each keeps its effect, on the library code it was written against."""
 
+import base64
 import hashlib
+import hmac
 import inspect
+import json
 import os
 import sqlite3
+import zlib
 from pathlib import Path
 
 import beaker.session
+import beaker.util
 import bottle
 import pytest
 import webtest
@@ -35,7 +40,7 @@ def test_a_plain_page_sends_no_cookie_and_a_change_still_does(alice):
 def test_beaker_still_signs_every_loaded_cookie_again_without_the_speed_up(make_app, monkeypatch):
     """The control: with Beaker's own CookieSession, the same plain page does send the cookie back.
 
-    If Beaker stops calling _create_cookie() while loading, this fails, and UnchangedCookieSession
+    If Beaker stops calling _create_cookie() while loading, this fails, and LeanCookieSession
     can go; if it renames it, the test above fails.
     """
     options = todo.session_options
@@ -49,7 +54,7 @@ def test_beaker_still_signs_every_loaded_cookie_again_without_the_speed_up(make_
 
 
 def test_beaker_is_the_version_the_cookie_speed_up_was_written_for():
-    """UnchangedCookieSession overrides a private method of Beaker 1.14.1's CookieSession.__init__."""
+    """LeanCookieSession overrides private methods of Beaker 1.14.1's CookieSession.__init__."""
     assert beaker.__version__ == "1.14.1"
     assert "self._create_cookie()" in inspect.getsource(beaker.session.CookieSession.__init__)
     assert source_digest(beaker.session.CookieSession.__init__) == (
@@ -187,3 +192,31 @@ def test_a_failed_request_does_not_leave_its_connection_for_the_next(make_app, d
     answer = plain.get("/", expect_errors=True)
     assert answer.status_int == 500
     assert todo.idle_connections.get(key) is not kept
+
+
+# --- The cookie in plain JSON (Beaker 1.14.1) --------------------------------------------
+
+
+def test_the_session_cookie_is_plain_json_signed_as_beaker_signs_it(alice, make_app, database):
+    """The cookie's data is JSON under Beaker's signature: no zlib, and a changed byte still signs nobody in."""
+    value = alice.cookies["todo_session"].strip('"')
+    payload = base64.b64decode(value[40:])
+    assert json.loads(payload)["uid"] == 1  # plain JSON, not zlib
+    with opened(database) as db:
+        (key,) = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()
+    assert hmac.new(key.encode(), value[40:].encode(), "sha1").hexdigest() == value[:40]
+    forged = make_app()
+    forged.set_cookie("todo_session", value[:40] + base64.b64encode(payload.replace(b'"uid":1', b'"uid":2')).decode())
+    answer = forged.get("/")
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+
+
+def test_beakers_own_json_cookie_is_zlib_and_is_signed_out_cleanly(make_app):
+    """The control: Beaker's "json" serializer compresses; such a cookie (from before) signs out, not a 500."""
+    assert zlib.decompress(beaker.util.JsonSerializer().dumps({"uid": 1})) == b'{"uid": 1}'
+    assert "self.serializer" in inspect.getsource(beaker.session.Session._set_serializer)
+    app = make_app(TODO_SECRET_KEY="k" * 64)
+    old = base64.b64encode(zlib.compress(json.dumps({"uid": 1, "secret": "x", "since": 1}).encode())).decode()
+    app.set_cookie("todo_session", hmac.new(b"k" * 64, old.encode(), "sha1").hexdigest() + old)
+    answer = app.get("/")
+    assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
