@@ -667,8 +667,9 @@ def back_path(base):
 def show_list_again(user, list_id, back, **form):
     """Show the list's page a form came from (`back`, from back_path) again, with a 400 and the reason."""
     path, _, page = back.partition("?page=")
+    page = 1 if path == "/today" or not page else int(page)  # from /today: the list's first page
     with snapshot(get_db()):  # its footer and its items read together, as list_page reads them
-        return show_list(user, find_list(user, list_id, counts=True), filter_of(path), int(page or 1), 400, **form)
+        return show_list(user, find_list(user, list_id, counts=True), filter_of(path), page, 400, **form)
 
 
 def filter_of(path):
@@ -2162,7 +2163,7 @@ class ReusedConnection(SQLiteConnection):
 
     def close(self):
         """Roll back whatever is left in progress, and keep the connection for this thread's next request."""
-        if sys.exc_info()[1] is not None:  # a request that failed may have left a statement half-read: not kept
+        if sys.exc_info()[1] is not None or failed_request():  # it may have left a statement half-read: not kept
             self.discard()
             return
         if self.in_transaction:
@@ -2172,6 +2173,14 @@ class ReusedConnection(SQLiteConnection):
     def discard(self):
         """Really close the connection: it is not kept."""
         sqlite3.Connection.close(self)
+
+
+def failed_request():
+    """Return True if the request being answered ends in a 5xx (a 503 from database trouble, say)."""
+    try:
+        return response.status_code >= 500
+    except RuntimeError:  # outside any request (a command, a test): nothing failed
+        return False
 
 
 def close_idle_connections():
@@ -2221,7 +2230,7 @@ class PlainJson:
 
     def dumps(self, data):
         """Return the session's data as the cookie's bytes."""
-        return json.dumps(data, separators=(",", ":")).encode()
+        return json.dumps(data).encode()  # json's default settings: its one encoder made once, not per call
 
 
 PLAIN_JSON = PlainJson()  # no state: the same for every session

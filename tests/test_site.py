@@ -242,7 +242,7 @@ def test_secure_cookie_setting(make_app):
 
 
 def test_session_cookie_is_json_not_pickle(alice):
-    data = cookie_data(alice)  # fails on a pickle: neither zlib nor JSON
+    data = cookie_data(alice)  # fails on a pickle: not JSON
     assert isinstance(data["uid"], int) and "csrf" in data
 
 

@@ -7,6 +7,7 @@ import inspect
 import json
 import os
 import sqlite3
+import time
 import zlib
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import beaker.util
 import bottle
 import pytest
 import webtest
-from conftest import opened, post, register, sqlite_only
+from conftest import csrf_of, opened, post, register, sqlite_only
 
 import todo
 
@@ -206,17 +207,64 @@ def test_the_session_cookie_is_plain_json_signed_as_beaker_signs_it(alice, make_
         (key,) = db.execute("SELECT value FROM settings WHERE name = 'secret_key'").fetchone()
     assert hmac.new(key.encode(), value[40:].encode(), "sha1").hexdigest() == value[:40]
     forged = make_app()
-    forged.set_cookie("todo_session", value[:40] + base64.b64encode(payload.replace(b'"uid":1', b'"uid":2')).decode())
+    data = json.loads(payload)  # a sign-in one second older: valid but for the signature, left as it was
+    changed = json.dumps({**data, "since": data["since"] - 1}).encode()
+    forged.set_cookie("todo_session", value[:40] + base64.b64encode(changed).decode())
     answer = forged.get("/")
     assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+    resigned = base64.b64encode(changed).decode()  # the control: the same change, signed with the key, is taken
+    signed = make_app()
+    signed.set_cookie("todo_session", hmac.new(key.encode(), resigned.encode(), "sha1").hexdigest() + resigned)
+    assert signed.get("/").status_int == 200
 
 
-def test_beakers_own_json_cookie_is_zlib_and_is_signed_out_cleanly(make_app):
-    """The control: Beaker's "json" serializer compresses; such a cookie (from before) signs out, not a 500."""
+def signed(key, payload):
+    """Return a session cookie value for these payload bytes, signed as Beaker signs: HMAC-SHA1, then base64."""
+    value = base64.b64encode(payload).decode()
+    return hmac.new(key.encode(), value.encode(), "sha1").hexdigest() + value
+
+
+def test_beakers_own_json_cookie_is_zlib_and_is_signed_out_cleanly(make_app, database):
+    """The control: Beaker's "json" compresses; a cookie written that way (before) signs out once, never a 500."""
     assert zlib.decompress(beaker.util.JsonSerializer().dumps({"uid": 1})) == b'{"uid": 1}'
     assert "self.serializer" in inspect.getsource(beaker.session.Session._set_serializer)
-    app = make_app(TODO_SECRET_KEY="k" * 64)
-    old = base64.b64encode(zlib.compress(json.dumps({"uid": 1, "secret": "x", "since": 1}).encode())).decode()
-    app.set_cookie("todo_session", hmac.new(b"k" * 64, old.encode(), "sha1").hexdigest() + old)
-    answer = app.get("/")
+    key = "k" * 64
+    register(make_app(TODO_SECRET_KEY=key))
+    with opened(database) as db:
+        uid, secret = db.execute("SELECT id, session_secret FROM users WHERE username = 'alice'").fetchone()
+    data = json.dumps({"uid": uid, "secret": secret, "since": int(time.time()), "csrf": "t"}).encode()
+    plain, old = make_app(TODO_SECRET_KEY=key), make_app(TODO_SECRET_KEY=key)
+    plain.set_cookie("todo_session", signed(key, data))
+    assert plain.get("/").status_int == 200  # the same session, as todo writes it: signed in
+    old.set_cookie("todo_session", signed(key, zlib.compress(data)))
+    answer = old.get("/")  # as Beaker's own "json" wrote it: signed out, not an error
     assert answer.status_int == 303 and answer.headers["Location"].endswith("/login")
+
+
+@sqlite_only
+def test_a_kept_connection_enforces_foreign_keys_and_syncs_as_the_site_asks(alice, database):
+    """The pragmas are set once, when a connection opens: the kept ones have them on every later request."""
+    alice.get("/")
+    kept = [db for key, db in todo.idle_connections.items() if key[0] == str(database)]
+    assert kept
+    for db in kept:
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with todo.transaction(kept[0]) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO members (list_id, user_id) VALUES (999999, 999999)")
+
+
+@sqlite_only
+def test_a_request_answered_503_does_not_keep_its_connection(alice, database):
+    """A 503 (the database busy past the wait) is a failed request too: its connection is not kept."""
+    alice.get("/")
+    before = {key: db for key, db in todo.idle_connections.items() if key[0] == str(database)}
+    token = csrf_of(alice.get("/"))
+    plain = webtest.TestApp(alice.app, cookiejar=alice.cookiejar)  # conftest's would fail the test on the 503 itself
+    with opened(database) as holder:
+        holder.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        answer = plain.post("/items", {"csrf_token": token, "title": "waits, then 503"}, expect_errors=True)
+        holder.rollback()
+    assert answer.status_int == 503
+    after = {key: db for key, db in todo.idle_connections.items() if key[0] == str(database)}
+    assert any(after.get(key) is not db for key, db in before.items()), "every kept connection survived a 503"
