@@ -348,11 +348,18 @@ def test_a_long_list_has_pages_and_the_footer_counts_them_all(alice, database):
 # --- Several at once: titles -------------------------------------------------------------------
 
 
+def list_and_base(alice, database, where):
+    """Return the list to add to and where its routes begin: the first list's own (/items), or a new one's."""
+    if where == "first":
+        return first_list(database), ""
+    list_id = new_list(alice, "Work")
+    return list_id, f"/lists/{list_id}"
+
+
 @pytest.mark.parametrize("where", ["first", "other"])
 def test_titles_adds_every_line_in_order_with_consecutive_numbers(alice, database, where):
     """One item a line, trimmed, empty lines skipped; on /items (the first list) as on /lists/<id>/items."""
-    list_id = first_list(database) if where == "first" else new_list(alice, "Work")
-    base = "" if where == "first" else f"/lists/{list_id}"
+    list_id, base = list_and_base(alice, database, where)
     add(alice, base, "before")
     answer = post(alice, f"{base}/items", titles="  milk  \r\n\r\neggs\n   \n\tbread\n")
     assert answer.status_int == 303
@@ -366,8 +373,7 @@ def test_titles_adds_every_line_in_order_with_consecutive_numbers(alice, databas
 @pytest.mark.parametrize("where", ["first", "other"])
 def test_titles_with_one_bad_line_adds_nothing_and_names_the_line(alice, database, where):
     """A line over 500 characters: 400 naming it (every line counted), none added, the counter unchanged, text kept."""
-    list_id = first_list(database) if where == "first" else new_list(alice, "Work")
-    base = "" if where == "first" else f"/lists/{list_id}"
+    list_id, base = list_and_base(alice, database, where)
     add(alice, base, "before")
     typed = "one\n\n  two  \n" + "x" * 501 + "\nfive <b>&amp;</b>"
     refused = post(alice, f"{base}/items", titles=typed)

@@ -76,18 +76,26 @@ def test_two_members_adding_at_once_on_four_workers_get_numbers_1_to_100(four_wo
         )
 
 
+def shared_and_open(url_a, url_b, suffix, name, title):
+    """Alice makes a list with one item on worker A and shares it with Bob, who has it open on worker B.
+
+    Return (alice, bob, the list's id, the form token on Bob's screen, loaded from worker B).
+    """
+    alice, bob = Browser(), Browser()
+    alice.register(url_a, f"alice{suffix}")
+    bob.register(url_b, f"bob{suffix}")
+    list_id = alice.new_list(url_a, name)
+    assert alice.post(url_a, f"/lists/{list_id}/items", title=title).status_code == 303
+    alice.share(url_a, list_id, f"bob{suffix}")
+    page = bob.http.get(f"{url_b}/lists/{list_id}")
+    assert page.status_code == 200 and todo.escape_html(title) in page.text
+    return alice, bob, list_id, bob.token(url_b)
+
+
 def test_a_member_removed_on_one_worker_is_out_at_his_next_request_on_another(four_workers):
     """Bob has the list open on worker B; Alice removes him through worker A; B refuses him at once, adds included."""
     (url_a, url_b, *_), database = four_workers
-    alice, bob = Browser(), Browser()
-    alice.register(url_a, "alice2")
-    bob.register(url_b, "bob2")
-    list_id = alice.new_list(url_a, "Plans")
-    assert alice.post(url_a, f"/lists/{list_id}/items", title="alice's plan").status_code == 303
-    alice.share(url_a, list_id, "bob2")
-    page = bob.http.get(f"{url_b}/lists/{list_id}")
-    assert page.status_code == 200 and "alice&#039;s plan" in page.text
-    token = bob.token(url_b)  # the form bob has on his screen, loaded from worker B
+    alice, bob, list_id, token = shared_and_open(url_a, url_b, "2", "Plans", "alice's plan")
 
     answer = alice.post(url_a, f"/lists/{list_id}/members/remove", username="bob2")
     assert answer.status_code == 303
@@ -106,15 +114,7 @@ def test_a_member_removed_on_one_worker_is_out_at_his_next_request_on_another(fo
 def test_a_list_deleted_on_one_worker_is_gone_at_a_members_next_request_on_another(four_workers):
     """Bob has the list open on worker B; Alice deletes it through worker A; B answers 404 and stores nothing."""
     (url_a, url_b, *_), database = four_workers
-    alice, bob = Browser(), Browser()
-    alice.register(url_a, "alice3")
-    bob.register(url_b, "bob3")
-    list_id = alice.new_list(url_a, "Party")
-    assert alice.post(url_a, f"/lists/{list_id}/items", title="balloons").status_code == 303
-    alice.share(url_a, list_id, "bob3")
-    page = bob.http.get(f"{url_b}/lists/{list_id}")
-    assert page.status_code == 200 and "balloons" in page.text
-    token = bob.token(url_b)
+    alice, bob, list_id, token = shared_and_open(url_a, url_b, "3", "Party", "balloons")
 
     answer = alice.post(url_a, f"/lists/{list_id}/delete")
     assert answer.status_code == 303 and answer.headers["Location"] == "/lists"
