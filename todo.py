@@ -389,18 +389,18 @@ LIST_COUNTS = """, (SELECT count(*) FROM items WHERE list_id = lists.id) AS tota
 def find_list(user, list_id=None, owner_only=False, counts=False):
     """Return the list (the user's first when list_id is None) if the user owns or shares it; else 404."""
     sql = LIST_SQL.format(counts=LIST_COUNTS if counts else "")
-    values = (user["first_list_id"] if list_id is None else list_id, user["id"], user["id"])
-    row = get_db().execute(sql, values).fetchone()
+    meant, base = list_meant(user, list_id)
+    row = get_db().execute(sql, (meant, user["id"], user["id"])).fetchone()
     if row is None:
         abort(404, NO_SUCH_LIST)
     if owner_only and row["owner_id"] != user["id"]:
         abort(403, "Only the list's owner can do that.")
-    return {**dict(row), "base": list_base(list_id)}
+    return {**dict(row), "base": base}
 
 
-def list_base(list_id):
-    """Return where a list's pages begin: "" for the first list's own routes (/, /active...), else /lists/<id>."""
-    return "" if list_id is None else f"/lists/{list_id}"
+def list_meant(user, list_id):
+    """Return the list a route names (None: the user's first) as its id and where its pages begin: "" or /lists/<id>."""
+    return (user["first_list_id"], "") if list_id is None else (list_id, f"/lists/{list_id}")
 
 
 def load_items(db, list_id, done=(0, 1), page=1):
@@ -447,8 +447,8 @@ def all_items(user, list_id=None):
 @login_required
 def add(user, list_id=None):
     """Add an item with the list's next number, or several: `titles` holds one a line."""
-    several, to_list = "titles" in request.forms, user["first_list_id"] if list_id is None else list_id
-    back, max_items = back_path(list_base(list_id)), config()["max_items"]  # back: the form's page (part 2)
+    several, (to_list, base) = "titles" in request.forms, list_meant(user, list_id)
+    back, max_items = back_path(base), config()["max_items"]  # back: the form's page (part 2)
     try:
         titles = titles_from_form() if several else [form_field("title").strip()]  # form_field: part 2
         if not several and (error := check_title(titles[0])):  # part 2
@@ -752,7 +752,7 @@ def locked_list(user, list_id=None, owner_only=False):
     """Inside a write, lock the list's row, then check again that the user may change it (404, or 403)."""
     # Checked again under the lock: a member removed, or a list deleted, since the request began
     # cannot slip a change in; on PostgreSQL a removal waits for this write, or this one for it.
-    get_db().lock("list", user["first_list_id"] if list_id is None else list_id)
+    get_db().lock("list", list_meant(user, list_id)[0])
     return find_list(user, list_id, owner_only)
 
 
@@ -800,7 +800,7 @@ def change_done_marks(user, list_id, change):
             found = locked_list(user, list_id)
             change(db, found)
     except ValueError as error:  # the next occurrences of repeating items would pass TODO_MAX_ITEMS
-        return show_list_again(user, list_id, back_path(list_base(list_id)), error=str(error))
+        return show_list_again(user, list_id, back_path(list_meant(user, list_id)[1]), error=str(error))
     return see_other(back_path(found["base"]))
 
 
