@@ -16,6 +16,7 @@ It reads in parts, each begun by a banner line `# --- `:
   6. The speed-ups, last: each reached by its name, none needed to follow the parts above.
 """
 
+import base64
 import functools
 import hashlib
 import hmac
@@ -28,6 +29,7 @@ import sqlite3
 import sys
 import threading
 import time
+import uuid
 import zoneinfo
 from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -37,8 +39,9 @@ from urllib.parse import quote, unquote
 
 import argon2
 import bottle
+from beaker.exceptions import BeakerException
 from beaker.middleware import SessionMiddleware
-from beaker.session import CookieSession
+from beaker.session import CookieSession, SignedCookie
 from bottle import HTTPError, HTTPResponse, abort, request, response
 from dateutil.relativedelta import relativedelta
 
@@ -2193,32 +2196,75 @@ idle_connections = {}  # (database, pid, thread): a connection between two reque
 
 
 class LeanCookieSession(CookieSession):
-    """Beaker's signed cookie session, in plain JSON, signed and sent again only when its contents change."""
+    """Beaker's signed cookie session, read from its one cookie, in plain JSON, sent only when it changes."""
 
-    # Written against Beaker 1.14.1. Its CookieSession.__init__ calls the private
-    # _create_cookie(), which signs the cookie it has just loaded and marks it
-    # to be sent back, so every page cost a signature and a Set-Cookie header.
-    # The browser already holds that cookie. The signature is still checked on
-    # every load; save() still signs. And its "json" serializer runs the JSON
-    # through zlib, which gains nothing on a cookie of random tokens and costs
-    # two calls that let go of the GIL on every request that reads or writes it.
-    # tests/test_speed_ups.py pins each.
-    _loading = False
+    # Written against Beaker 1.14.1, whose cookie it keeps: the value is Beaker's HMAC-SHA1
+    # signature (SignedCookie.value_encode) of the base64 of the session's data. Beaker's own
+    # CookieSession parses the whole Cookie header with http.cookies, draws a session id from
+    # os.urandom that a cookie session never uses, then signs the cookie it has just read and
+    # marks it to be sent back; it writes its bookkeeping (that id, two times, the path) into
+    # the cookie beside the session's fields, so every request carries twice the bytes; and its
+    # "json" serializer runs the JSON through zlib. Here __init__ sets what Beaker's sets, reads
+    # the one cookie and checks its signature with Beaker's SignedCookie; a save signs only the
+    # session's own fields, with the attributes Beaker would set (todo sets no cookie domain or
+    # timeout). tests/test_speed_ups.py pins each against Beaker's own.
 
-    def __init__(self, request, **options):
-        """Load and verify the cookie, without signing it again."""
-        self._loading = True
-        super().__init__(request, **options)
-        self._loading = False
+    def __init__(self, request, key, validate_key, cookie_expires, httponly, samesite, secure, **options):
+        """Set up the session as Beaker's CookieSession.__init__ does; load the site's cookie if its signature holds."""
+        dict.__init__(self)
+        self._config = {"_domain": None, "_path": "/"}  # Beaker's defaults, kept in the dict by clear()
+        self.clear()
+        self.request, self.key, self.validate_key, self.cookie_expires = request, key, validate_key, cookie_expires
+        self.httponly, self.samesite, self.secure, self.invalidate_corrupt = httponly, samesite, secure, True
+        self.timeout, self.save_atime, self.encrypt_key = None, options.get("save_accessed_time", True), None
+        self._set_serializer(options.get("data_serializer"))
+        self.cookie = SignedCookie(validate_key)  # Beaker's signature: value_decode() and value_encode()
+        self.is_new, request["set_cookie"] = True, False
+        header = request.get("cookie") or ""
+        value = cookie_value(header, self.key)
+        if value is None:
+            return
+        self.is_new = False
+        payload, _ = self.cookie.value_decode(value)  # Beaker's check, in constant time
+        try:
+            if not payload:  # a bad signature (InvalidSignature is false), or an empty value
+                raise ValueError("invalid signature")
+            self.update(PLAIN_JSON.loads(base64.b64decode(payload)))
+        except (ValueError, TypeError):  # as Beaker's invalidate_corrupt: a new, empty session
+            self.invalidate()
+        self.accessed_dict = self.copy()
+
+    @property
+    def id(self):
+        """Beaker's session id, drawn only if Beaker asks for it (deleting the cookie does): the cookie carries none."""
+        if "_id" not in self:
+            self["_id"] = uuid.uuid4().hex
+        return self["_id"]
 
     def _create_cookie(self):
-        """Sign the session into the outgoing cookie, unless it is only being loaded."""
-        if not self._loading:
-            super()._create_cookie()
+        """Sign the session's own fields into the Set-Cookie header that Beaker's middleware sends."""
+        fields = {key: value for key, value in self.items() if not key.startswith("_")}  # not Beaker's bookkeeping
+        _, signed = self.cookie.value_encode(base64.b64encode(PLAIN_JSON.dumps(fields)).decode("ascii"))
+        if len(signed) > 4064:  # as Beaker: a browser may drop a longer cookie
+            raise BeakerException("Cookie value is too long to store")
+        expires = self.serialize_cookie_date(datetime.now(UTC) + self.cookie_expires)
+        header = f" {self.key}={signed}; expires={expires}" + "; HttpOnly" * bool(self.httponly)
+        header += f"; Path=/; SameSite={self.samesite}" + "; Secure" * bool(self.secure)  # Beaker's order
+        self.request["cookie_out"], self.request["set_cookie"] = header, True
 
     def _set_serializer(self, data_serializer):
         """Read and write the cookie's data as plain JSON (session_options asks for "json": never pickle)."""
         self.data_serializer, self.serializer = data_serializer, PLAIN_JSON
+
+
+def cookie_value(header, name):
+    """Return the named cookie's value from a Cookie header, or None; the last if sent twice, as http.cookies."""
+    value = None
+    for pair in header.split(";"):
+        key, equals, text = pair.partition("=")
+        if equals and key.strip() == name:
+            value = text.strip()
+    return value
 
 
 class PlainJson:

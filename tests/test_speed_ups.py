@@ -6,9 +6,12 @@ import hmac
 import inspect
 import json
 import os
+import re
 import sqlite3
 import time
 import zlib
+from datetime import datetime
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 import beaker.session
@@ -16,7 +19,7 @@ import beaker.util
 import bottle
 import pytest
 import webtest
-from conftest import csrf_of, opened, post, register, sqlite_only
+from conftest import cookie_data, csrf_of, opened, post, register, sqlite_only
 
 import todo
 
@@ -55,12 +58,141 @@ def test_beaker_still_signs_every_loaded_cookie_again_without_the_speed_up(make_
 
 
 def test_beaker_is_the_version_the_cookie_speed_up_was_written_for():
-    """LeanCookieSession overrides private methods of Beaker 1.14.1's CookieSession.__init__."""
+    """LeanCookieSession replaces the load and the save of Beaker 1.14.1's CookieSession, keeping its cookie.
+
+    Its __init__ sets what Beaker's sets, and its save writes what Beaker's writes: a new Beaker
+    must be read again. The signature is Beaker's own code, called.
+    """
     assert beaker.__version__ == "1.14.1"
-    assert "self._create_cookie()" in inspect.getsource(beaker.session.CookieSession.__init__)
-    assert source_digest(beaker.session.CookieSession.__init__) == (
-        "be6831b018d81ed9426759238df2b27f81d3a42882d985eafd954a919abd0159"
-    )
+    digests = {
+        beaker.session.CookieSession.__init__: "be6831b018d81ed9426759238df2b27f81d3a42882d985eafd954a919abd0159",
+        beaker.session.CookieSession._create_cookie: SAVE_DIGEST,
+        beaker.session.SignedCookie.value_decode: DECODE_DIGEST,
+        beaker.session.SignedCookie.value_encode: ENCODE_DIGEST,
+    }
+    assert {function.__qualname__: source_digest(function) for function in digests} == {
+        function.__qualname__: digest for function, digest in digests.items()
+    }
+
+
+SAVE_DIGEST = "e15ea6e451acf4b55ad84fed45ba61412a4d580f4757d550e5095a7fd63a0895"
+DECODE_DIGEST = "3cc1f826e0f86029c6eb5f04c334aafcd51b4678b7c8dca2bb9c06ff0ec14560"
+ENCODE_DIGEST = "045ba2a6ed192e41425e467824a9296bbc5649f1def1bbb10c56b0232404d1eb"
+
+COOKIE_OPTIONS = {  # Beaker's own words for todo's session_options(), given to a session class directly
+    "key": "todo_session",
+    "validate_key": "k" * 64,
+    "httponly": True,
+    "samesite": "Lax",
+    "secure": False,
+    "cookie_expires": todo.timedelta(days=30),
+    "save_accessed_time": False,
+    "invalidate_corrupt": True,
+}
+
+
+def beakers_own(cookie_header=None, **options):
+    """Return Beaker's own CookieSession, reading todo's plain JSON, for a request with this Cookie header."""
+    request = {"cookie_out": None, "cookie": cookie_header}
+    return beaker.session.CookieSession(request, data_serializer=todo.PLAIN_JSON, **{**COOKIE_OPTIONS, **options})
+
+
+def lean(cookie_header=None, **options):
+    """Return todo's LeanCookieSession for a request with this Cookie header."""
+    request = {"cookie_out": None, "cookie": cookie_header}
+    return todo.LeanCookieSession(request, data_serializer="json", **{**COOKIE_OPTIONS, **options})
+
+
+def sent_cookie(session):
+    """Save the session; return the Cookie header a browser would send back with what it set."""
+    session.save()
+    return session.request["cookie_out"].split(";")[0].strip()
+
+
+FIELDS = {"uid": 7, "secret": "s" * 32, "since": 1_800_000_000, "csrf": "c" * 43, "flash": "Added #3."}
+
+
+def test_the_cookie_is_beakers_own_both_ways():
+    """Beaker's own CookieSession reads what todo writes, and todo reads what Beaker writes: the same data."""
+    mine = lean()
+    mine.update(FIELDS)
+    assert {key: beakers_own(sent_cookie(mine)).get(key) for key in FIELDS} == FIELDS
+
+    theirs = beakers_own()
+    theirs.update(FIELDS)
+    read = lean(sent_cookie(theirs))  # Beaker's cookie carries its bookkeeping too: read, and not written again
+    assert {key: read.get(key) for key in FIELDS} == FIELDS and not read.is_new
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_the_set_cookie_header_has_beakers_attributes(secure):
+    """The header todo writes has the attributes, in the order, that Beaker's own _create_cookie() writes."""
+    mine, theirs = lean(secure=secure), beakers_own(secure=secure)
+    for session in (mine, theirs):
+        session.update(FIELDS)
+        session.save()
+    attributes = [session.request["cookie_out"].split("; ")[1:] for session in (mine, theirs)]
+    expires = [[part for part in parts if part.startswith("expires=")] for parts in attributes]
+    assert [[part for part in parts if not part.startswith("expires=")] for parts in attributes] == [
+        ["HttpOnly", "Path=/", "SameSite=Lax"] + ["Secure"] * secure
+    ] * 2
+    dates = [datetime.strptime(date[0], "expires=%a, %d-%b-%Y %H:%M:%S GMT") for date in expires]
+    assert abs(dates[0] - dates[1]).total_seconds() < 5  # the same 30 days, give or take the test's own time
+
+
+def test_the_cookie_holds_the_sites_fields_only(alice):
+    """Beaker's bookkeeping (an id, two times, the path) stays out of the cookie: every request carries less."""
+    post(alice, "/items", title="one")
+    data = cookie_data(alice)
+    assert set(data) == {"uid", "secret", "since", "csrf", "flash"}
+    assert len(alice.cookies["todo_session"]) < 300  # Beaker's own, with its bookkeeping: over 500
+    assert "Added #1." in alice.get("/").text  # and the cookie still works
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"not base64 at all \xff", base64.b64encode(b"not json"), base64.b64encode(b"[1, 2]"), base64.b64encode(b"null")],
+)
+def test_a_signed_cookie_that_is_not_a_session_starts_an_empty_one(payload):
+    """A correct signature over something that is not a JSON object: as Beaker's invalidate_corrupt, a new session."""
+    value = payload.decode("latin-1")
+    signature = hmac.new(COOKIE_OPTIONS["validate_key"].encode(), value.encode(), hashlib.sha1).hexdigest()
+    session = lean(f"todo_session={signature}{value}")
+    assert not {key for key in session if not key.startswith("_")}
+
+
+@pytest.mark.parametrize("change", [lambda value: "0" * 40 + value[40:], lambda value: value[:-2], lambda value: ""])
+def test_a_cookie_with_a_wrong_signature_is_not_read(change):
+    """Beaker's signature check decides: a changed value or signature loads nothing."""
+    mine = lean()
+    mine.update(FIELDS)
+    name, _, value = sent_cookie(mine).partition("=")
+    assert not {key for key in lean(f"{name}={change(value)}") if not key.startswith("_")}
+
+
+def test_beakers_delete_still_sends_an_expired_cookie():
+    """Beaker's delete(), which asks for the session id the cookie no longer carries, still works."""
+    mine = lean()
+    mine.update(FIELDS)
+    session = lean(sent_cookie(mine))
+    session.delete()
+    assert not {key for key in session if not key.startswith("_")}
+    expires = re.search(r"expires=([^;]+)", session.request["cookie_out"]).group(1)
+    assert datetime.strptime(expires, "%a, %d-%b-%Y %H:%M:%S GMT") < datetime.now()
+
+
+def test_the_cookie_is_found_among_others_and_the_last_of_two_wins():
+    """Other sites' cookies, even malformed ones, do not hide todo's; sent twice, the last counts, as http.cookies."""
+    first, second = lean(), lean()
+    first.update(FIELDS)
+    second.update({**FIELDS, "uid": 8})
+    first_cookie, second_cookie = sent_cookie(first), sent_cookie(second)
+    header = f'theme=dark; broken="unterminated; {first_cookie}; lang=en'
+    assert lean(header).get("uid") == 7
+    both = f"{first_cookie}; {second_cookie}"
+    assert lean(both).get("uid") == 8
+    parsed = SimpleCookie(both)["todo_session"].value
+    assert parsed == second_cookie.partition("=")[2]  # http.cookies keeps the last one too
 
 
 # --- The template that escapes in one call (Bottle 0.13.4) ------------------------------
