@@ -264,19 +264,22 @@ def peer_add_script(workdir, user):
     return lua_script(workdir, f"post-{user.server.name}-{user.id}", "POST", user.cookie, "title=Benchmark+item")
 
 
-def peer_ratios(ratios):
+def peer_ratios(rates):
     """Return the table of todo ÷ Flask peer: for each pair measured, the median of the runs' ratios (their range)."""
-    # In each run the peer's row is measured right after todo's, each right after a hello: the
-    # ratio of their × hello figures is the ratio of their requests per second at one moment.
+    # In each run the two rows of a pair are measured one right after the other, so the ratio of
+    # their requests per second is taken at one moment, with no hello in between: the hello
+    # measured right after an add runs slow (the kernel is still writing that add's pages out),
+    # and dividing by it would favour whichever row came second. Which comes first alternates
+    # from run to run (pairs_in_turn), so neither always runs in the other's wake.
     cells = {}
     for (what, deploy), (todo_label, peer_label) in PEER_PAIRS.items():
-        if todo_label in ratios and peer_label in ratios:
-            runs = [mine / theirs for mine, theirs in zip(ratios[todo_label], ratios[peer_label], strict=True)]
+        if todo_label in rates and peer_label in rates:
+            runs = [mine / theirs for mine, theirs in zip(rates[todo_label], rates[peer_label], strict=True)]
             cells[what, deploy] = f"{statistics.median(runs):.2f} ({min(runs):.2f}-{max(runs):.2f})"
     if not cells:
         return []
     deploys = ("one process (waitress, 8 threads)", "gunicorn -w 4")
-    heading = "| todo ÷ Flask peer, requests/s: median of the runs (lowest-highest) | "
+    heading = "| todo ÷ Flask peer, requests/s of the two measured back to back: median of the runs (lowest-highest) | "
     lines = ["", heading + " | ".join(deploys) + " |", "|---|---:|---:|"]
     for what in ("list page, 50 items", "add item"):
         lines.append(f"| {what} | " + " | ".join(cells.get((what, deploy), "") for deploy in deploys) + " |")
@@ -295,6 +298,18 @@ PEER_PAIRS = {  # (what, deploy): (todo's row, the peer's row)
     ),
     ("add item", "gunicorn -w 4"): ("todo add item, gunicorn -w 4", "Flask peer add item, gunicorn -w 4"),
 }
+
+
+def pairs_in_turn(rows, number):
+    """Return the rows for run `number`: in every other run, each todo row and its peer's row change places."""
+    rows = list(rows)
+    if number % 2:
+        for todo_label, peer_label in PEER_PAIRS.values():
+            labels = [label for label, _, _ in rows]
+            if todo_label in labels and peer_label in labels:
+                first, second = labels.index(todo_label), labels.index(peer_label)
+                rows[first], rows[second] = rows[second], rows[first]
+    return rows
 
 
 def fill(database, user_id, count, first_other_user=None, others=0, per_other_user=1000):
@@ -661,7 +676,7 @@ def run(workdir, seconds, runs, postgres=None, only=None):
         hello_label, hello_url, _ = rows[0]
         for number in range(runs):
             print(f"run {number + 1} of {runs} ...", file=sys.stderr, flush=True)
-            for label, url, script in rows[1:]:
+            for label, url, script in pairs_in_turn(rows[1:], number):
                 # The ceiling is measured again right before each row: on a
                 # shared machine it drifts within a minute, and a ratio is
                 # only fair against the hello of the same moment.
@@ -701,7 +716,7 @@ def run(workdir, seconds, runs, postgres=None, only=None):
         f"Each figure: the median of {runs} runs of {seconds:g} s with wrk over loopback; each ratio is to the "
         "hello measured just before that row.",
     ]
-    lines += peer_ratios(ratios)
+    lines += peer_ratios(rates)
     if small_label in rates and big_label in rates:
         slowdown = statistics.median(rates[small_label]) / statistics.median(rates[big_label])
         versus = f"List page with {ROWS_IN_BIG_DATABASE:,} other items vs 1,000"
