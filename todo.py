@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 import zoneinfo
 from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -39,7 +40,7 @@ from urllib.parse import quote, unquote
 
 import argon2
 import bottle
-from beaker.exceptions import BeakerException
+from beaker.exceptions import BeakerException, BeakerWarning
 from beaker.middleware import SessionMiddleware
 from beaker.session import CookieSession, SignedCookie
 from bottle import HTTPError, HTTPResponse, abort, request, response
@@ -2222,15 +2223,16 @@ class LeanCookieSession(CookieSession):
         self.is_new, request["set_cookie"] = True, False
         header = request.get("cookie") or ""
         value = cookie_value(header, self.key)
-        if value is None:
+        if not value:  # none, or emptied: as Beaker, a new session, not a corrupt one
             return
         self.is_new = False
         payload, _ = self.cookie.value_decode(value)  # Beaker's check, in constant time
         try:
-            if not payload:  # a bad signature (InvalidSignature is false), or an empty value
+            if not payload:  # a bad signature (InvalidSignature is false)
                 raise ValueError("invalid signature")
             self.update(PLAIN_JSON.loads(base64.b64decode(payload)))
-        except (ValueError, TypeError):  # as Beaker's invalidate_corrupt: a new, empty session
+        except (ValueError, TypeError) as error:  # as Beaker's invalidate_corrupt: a warning, a new empty session
+            warnings.warn(f"Invalidating corrupt session; error was: {error}.", BeakerWarning, stacklevel=2)
             self.invalidate()
         self.accessed_dict = self.copy()
 
@@ -2263,7 +2265,7 @@ def cookie_value(header, name):
     for pair in header.split(";"):
         key, equals, text = pair.partition("=")
         if equals and key.strip() == name:
-            value = text.strip()
+            value = text.strip().strip('"')  # a quoted value, as http.cookies reads it for Beaker
     return value
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+import beaker.exceptions
 import beaker.session
 import beaker.util
 import bottle
@@ -157,17 +158,31 @@ def test_a_signed_cookie_that_is_not_a_session_starts_an_empty_one(payload):
     """A correct signature over something that is not a JSON object: as Beaker's invalidate_corrupt, a new session."""
     value = payload.decode("latin-1")
     signature = hmac.new(COOKIE_OPTIONS["validate_key"].encode(), value.encode(), hashlib.sha1).hexdigest()
-    session = lean(f"todo_session={signature}{value}")
+    with pytest.warns(beaker.exceptions.BeakerWarning, match="Invalidating corrupt session"):
+        session = lean(f"todo_session={signature}{value}")
     assert not {key for key in session if not key.startswith("_")}
 
 
-@pytest.mark.parametrize("change", [lambda value: "0" * 40 + value[40:], lambda value: value[:-2], lambda value: ""])
+@pytest.mark.parametrize(
+    "change", [lambda value: "0" * 40 + value[40:], lambda value: value[:-2], lambda value: value[:40]]
+)
 def test_a_cookie_with_a_wrong_signature_is_not_read(change):
     """Beaker's signature check decides: a changed value or signature loads nothing."""
     mine = lean()
     mine.update(FIELDS)
     name, _, value = sent_cookie(mine).partition("=")
-    assert not {key for key in lean(f"{name}={change(value)}") if not key.startswith("_")}
+    with pytest.warns(beaker.exceptions.BeakerWarning, match="Invalidating corrupt session"):
+        session = lean(f"{name}={change(value)}")
+    assert not {key for key in session if not key.startswith("_")}
+
+
+@pytest.mark.parametrize("header", [None, "", "todo_session=", 'todo_session=""', "other=1"])
+def test_no_cookie_or_an_emptied_one_is_a_new_session_not_a_corrupt_one(header, recwarn):
+    """As with Beaker's own: nothing to read is no error, and no warning."""
+    session = lean(header)
+    assert session.is_new and not {key for key in session if not key.startswith("_")}
+    assert not [warning for warning in recwarn if issubclass(warning.category, beaker.exceptions.BeakerWarning)]
+    assert beakers_own(header).is_new
 
 
 def test_beakers_delete_still_sends_an_expired_cookie():
