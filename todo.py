@@ -16,7 +16,6 @@ It reads in parts, each begun by a banner line `# --- `:
   6. The speed-ups, last: each reached by its name, none needed to follow the parts above.
 """
 
-import base64
 import functools
 import hashlib
 import hmac
@@ -29,8 +28,6 @@ import sqlite3
 import sys
 import threading
 import time
-import uuid
-import warnings
 import zoneinfo
 from contextlib import closing, contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +37,6 @@ from urllib.parse import quote, unquote
 
 import argon2
 import bottle
-from beaker.exceptions import BeakerException, BeakerWarning
 from beaker.middleware import SessionMiddleware
 from beaker.session import CookieSession, SignedCookie
 from bottle import HTTPError, HTTPResponse, abort, request, response
@@ -2225,6 +2221,8 @@ class LeanCookieSession(CookieSession):
         value = cookie_value(header, self.key)
         if not value:  # none, or emptied: as Beaker, a new session, not a corrupt one
             return
+        import base64  # here and in _create_cookie: only the speed-ups use it
+
         self.is_new = False
         payload, _ = self.cookie.value_decode(value)  # Beaker's check, in constant time
         try:
@@ -2232,6 +2230,10 @@ class LeanCookieSession(CookieSession):
                 raise ValueError("invalid signature")
             self.update(PLAIN_JSON.loads(base64.b64decode(payload)))
         except (ValueError, TypeError) as error:  # as Beaker's invalidate_corrupt: a warning, a new empty session
+            import warnings
+
+            from beaker.exceptions import BeakerWarning
+
             warnings.warn(f"Invalidating corrupt session; error was: {error}.", BeakerWarning, stacklevel=2)
             self.invalidate()
         self.accessed_dict = self.copy()
@@ -2240,14 +2242,18 @@ class LeanCookieSession(CookieSession):
     def id(self):
         """Beaker's session id, drawn only if Beaker asks for it (deleting the cookie does): the cookie carries none."""
         if "_id" not in self:
-            self["_id"] = uuid.uuid4().hex
+            self["_id"] = secrets.token_hex(16)  # as random as Beaker's uuid4().hex, and as long
         return self["_id"]
 
     def _create_cookie(self):
         """Sign the session's own fields into the Set-Cookie header that Beaker's middleware sends."""
+        import base64
+
         fields = {key: value for key, value in self.items() if not key.startswith("_")}  # not Beaker's bookkeeping
         _, signed = self.cookie.value_encode(base64.b64encode(PLAIN_JSON.dumps(fields)).decode("ascii"))
         if len(signed) > 4064:  # as Beaker: a browser may drop a longer cookie
+            from beaker.exceptions import BeakerException
+
             raise BeakerException("Cookie value is too long to store")
         expires = self.serialize_cookie_date(datetime.now(UTC) + self.cookie_expires)
         header = f" {self.key}={signed}; expires={expires}" + "; HttpOnly" * bool(self.httponly)

@@ -4,6 +4,7 @@ import gc
 import re
 import sqlite3
 from datetime import UTC
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -40,6 +41,16 @@ def shown_numbers(page):
 
 
 # --- Starting, health, signed out ---------------------------------------------
+
+
+def test_the_lesson_is_the_first_500_lines_and_names_no_second_engine_or_tuning():
+    """Part 1 ends at its banner within 500 lines, as the docstring and the README promise, and stays plain."""
+    lines = Path(todo.__file__).read_text().splitlines()
+    banner = next(number for number, line in enumerate(lines, 1) if line.startswith("# --- The rest of the site"))
+    assert banner <= 500
+    assert not re.findall(r"psycopg|signal|mallopt|argparse", "\n".join(lines[:banner]), re.IGNORECASE)
+    for name in ("get_db", "transaction", "current_user", "add_item"):  # the README's lesson links to them
+        assert any(line.startswith(f"def {name}(") for line in lines[:banner]), name
 
 
 def test_signed_out_front_page_redirects_to_login(app):
